@@ -1,0 +1,129 @@
+/**
+ * Stable error codes. Tests assert on them, the CLI prints them and the HTTP layer maps them to a
+ * status in one place. Never rename a code: add a new one.
+ */
+export const ErrorCode = {
+  // generic input
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  INVALID_JSON: 'INVALID_JSON',
+  FILE_NOT_FOUND: 'FILE_NOT_FOUND',
+  FILE_TOO_LARGE: 'FILE_TOO_LARGE',
+  SCHEMA_INVALID: 'SCHEMA_INVALID',
+  CANONICAL_JSON_INVALID: 'CANONICAL_JSON_INVALID',
+  // tensors
+  TENSOR_INVALID: 'TENSOR_INVALID',
+  TENSOR_DTYPE_UNSUPPORTED: 'TENSOR_DTYPE_UNSUPPORTED',
+  TENSOR_DTYPE_MISMATCH: 'TENSOR_DTYPE_MISMATCH',
+  TENSOR_SHAPE_MISMATCH: 'TENSOR_SHAPE_MISMATCH',
+  TENSOR_TOO_LARGE: 'TENSOR_TOO_LARGE',
+  TENSOR_ENCODING_INVALID: 'TENSOR_ENCODING_INVALID',
+  INPUT_MISSING: 'INPUT_MISSING',
+  INPUT_UNEXPECTED: 'INPUT_UNEXPECTED',
+  INPUT_FORMAT_UNSUPPORTED: 'INPUT_FORMAT_UNSUPPORTED',
+  // keys and signatures
+  KEY_INVALID: 'KEY_INVALID',
+  KEY_NOT_FOUND: 'KEY_NOT_FOUND',
+  KEY_EXISTS: 'KEY_EXISTS',
+  SIGNATURE_INVALID: 'SIGNATURE_INVALID',
+  // models and the hub
+  MODEL_NOT_FOUND: 'MODEL_NOT_FOUND',
+  MODEL_AMBIGUOUS: 'MODEL_AMBIGUOUS',
+  MODEL_INVALID: 'MODEL_INVALID',
+  MODEL_TOO_LARGE: 'MODEL_TOO_LARGE',
+  MODEL_EXTERNAL_DATA: 'MODEL_EXTERNAL_DATA',
+  MODEL_UNSUPPORTED_OPERATOR: 'MODEL_UNSUPPORTED_OPERATOR',
+  MODEL_DIM_TOO_LARGE: 'MODEL_DIM_TOO_LARGE',
+  MODEL_CID_MISMATCH: 'MODEL_CID_MISMATCH',
+  MANIFEST_INVALID: 'MANIFEST_INVALID',
+  MANIFEST_HASH_MISMATCH: 'MANIFEST_HASH_MISMATCH',
+  // engine
+  ENGINE_LOAD_FAILED: 'ENGINE_LOAD_FAILED',
+  ENGINE_RUN_FAILED: 'ENGINE_RUN_FAILED',
+  ENGINE_TIMEOUT: 'ENGINE_TIMEOUT',
+  ENGINE_CLOSED: 'ENGINE_CLOSED',
+  ENGINE_OUTPUT_UNSUPPORTED: 'ENGINE_OUTPUT_UNSUPPORTED',
+  // receipts
+  RECEIPT_INVALID: 'RECEIPT_INVALID',
+  RECEIPT_VERSION_UNSUPPORTED: 'RECEIPT_VERSION_UNSUPPORTED',
+  RECEIPT_JOB_ID_MISMATCH: 'RECEIPT_JOB_ID_MISMATCH',
+  RECEIPT_OUTPUT_HASH_MISMATCH: 'RECEIPT_OUTPUT_HASH_MISMATCH',
+  RECEIPT_INPUT_HASH_MISMATCH: 'RECEIPT_INPUT_HASH_MISMATCH',
+  RECEIPT_MANIFEST_HASH_MISMATCH: 'RECEIPT_MANIFEST_HASH_MISMATCH',
+  RECEIPT_ENGINE_HASH_MISMATCH: 'RECEIPT_ENGINE_HASH_MISMATCH',
+  RECEIPT_SIGNATURE_INVALID: 'RECEIPT_SIGNATURE_INVALID',
+  RECEIPT_SIGNER_MISMATCH: 'RECEIPT_SIGNER_MISMATCH',
+  RECEIPT_REQUEST_SIGNATURE_INVALID: 'RECEIPT_REQUEST_SIGNATURE_INVALID',
+  RECEIPT_MODE_UNSUPPORTED: 'RECEIPT_MODE_UNSUPPORTED',
+  // internal
+  INTERNAL: 'INTERNAL',
+} as const
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+export type BaseErrorParameters = {
+  /** Extra lines (hints) printed under the short message. */
+  metaMessages?: readonly string[] | undefined
+  /** Free-form details, usually the underlying error's message. */
+  details?: string | undefined
+  /** Where the user can read more (a path inside the repository docs). */
+  docsPath?: string | undefined
+  cause?: unknown
+}
+
+/**
+ * The only error class thrown by Verity code. Its `code` is stable; its message says what was
+ * expected, what was found and what to do.
+ *
+ * @example
+ * ```ts
+ * throw new BaseError('TENSOR_SHAPE_MISMATCH', 'Input "x" has shape [2,3], expected [1,3].', {
+ *   metaMessages: ['Reshape the tensor or check the model manifest.'],
+ * })
+ * ```
+ */
+export class BaseError extends Error {
+  override name = 'VerityError'
+  readonly code: ErrorCode
+  readonly shortMessage: string
+  readonly details: string | undefined
+  readonly metaMessages: readonly string[]
+  readonly docsPath: string | undefined
+
+  constructor(code: ErrorCode, shortMessage: string, parameters: BaseErrorParameters = {}) {
+    const lines = [shortMessage]
+    if (parameters.metaMessages?.length) lines.push('', ...parameters.metaMessages)
+    if (parameters.details) lines.push('', `Details: ${parameters.details}`)
+    if (parameters.docsPath) lines.push(`Docs: ${parameters.docsPath}`)
+    super(
+      lines.join('\n'),
+      parameters.cause === undefined ? undefined : { cause: parameters.cause },
+    )
+    this.code = code
+    this.shortMessage = shortMessage
+    this.details = parameters.details
+    this.metaMessages = parameters.metaMessages ?? []
+    this.docsPath = parameters.docsPath
+  }
+
+  /** A plain-object form for `--json` output and HTTP bodies. */
+  toJSON(): { code: ErrorCode; message: string; details?: string; hints?: readonly string[] } {
+    return {
+      code: this.code,
+      message: this.shortMessage,
+      ...(this.details ? { details: this.details } : {}),
+      ...(this.metaMessages.length ? { hints: this.metaMessages } : {}),
+    }
+  }
+}
+
+/** Narrows an unknown value to a Verity error, optionally with a given code. */
+export function isBaseError(value: unknown, code?: ErrorCode): value is BaseError {
+  return value instanceof BaseError && (code === undefined || value.code === code)
+}
+
+/** Wraps anything thrown into a `BaseError`, keeping Verity errors as they are. */
+export function toBaseError(value: unknown, code: ErrorCode = 'INTERNAL'): BaseError {
+  if (value instanceof BaseError) return value
+  const message = value instanceof Error ? value.message : String(value)
+  return new BaseError(code, message.split('\n')[0] ?? message, { cause: value })
+}

@@ -1,0 +1,6 @@
+export * from './canonicalJson.ts'
+export * from './errors.ts'
+export * from './hash.ts'
+export * from './manifest.ts'
+export * from './tensor.ts'
+export * from './tensorJson.ts'
