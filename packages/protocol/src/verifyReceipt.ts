@@ -1,0 +1,316 @@
+import { isAddressEqual, recoverTypedDataAddress } from 'viem'
+import { computeJobId, toTypedDataDomain, type VerityDomain, verityTypes } from './eip712.ts'
+import { type ErrorCode, isBaseError } from './errors.ts'
+import {
+  type EngineDescriptor,
+  hashEngineDescriptor,
+  hashManifest,
+  type Manifest,
+} from './manifest.ts'
+import { parseReceipt, type Receipt } from './receipt.ts'
+import { executionMessageFromReceipt, requestMessageFromReceipt } from './signing.ts'
+import { hashTensors, type NamedTensors } from './tensor.ts'
+import { namedTensorsFromJson } from './tensorJson.ts'
+
+export type ReceiptCheckStatus = 'pass' | 'fail' | 'skip'
+
+/** One line of a verdict: what was checked, the outcome, and why. */
+export type ReceiptCheck = {
+  name: string
+  status: ReceiptCheckStatus
+  reason: string
+  code?: ErrorCode
+}
+
+export type ReceiptVerdict = {
+  /** True when no check failed. */
+  valid: boolean
+  /** Code of the first failed check. */
+  code?: ErrorCode
+  checks: ReceiptCheck[]
+  receipt?: Receipt
+}
+
+export type VerifyReceiptOptions = {
+  /** The model manifest, to check `job.model` against it. */
+  manifest?: Manifest
+  /** The input tensors, to check `job.inputHash` against them. */
+  inputs?: NamedTensors
+  /** Require this executor address. */
+  expectedExecutor?: `0x${string}`
+  /** Require this signing domain (chain id, contract). */
+  domain?: Partial<Pick<VerityDomain, 'chainId' | 'verifyingContract'>>
+}
+
+// secp256k1 group order / 2: signatures with a larger s are malleable copies and are refused.
+const halfOrder = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+function isLowS(signature: string): boolean {
+  return BigInt(`0x${signature.slice(66, 130)}`) <= halfOrder
+}
+
+async function checkSignature(
+  name: string,
+  code: ErrorCode,
+  receipt: Receipt,
+  signature: `0x${string}`,
+  expected: `0x${string}`,
+  kind: 'request' | 'execution',
+): Promise<ReceiptCheck> {
+  if (!isLowS(signature))
+    return {
+      name,
+      status: 'fail',
+      code,
+      reason: 'signature has a high s value (malleable form); refuse it',
+    }
+  try {
+    const domain = toTypedDataDomain(receipt.domain as VerityDomain)
+    const recovered =
+      kind === 'request'
+        ? await recoverTypedDataAddress({
+            domain,
+            types: verityTypes,
+            primaryType: 'InferenceRequest',
+            message: requestMessageFromReceipt(receipt),
+            signature,
+          })
+        : await recoverTypedDataAddress({
+            domain,
+            types: verityTypes,
+            primaryType: 'ExecutionReceipt',
+            message: executionMessageFromReceipt(receipt),
+            signature,
+          })
+    if (isAddressEqual(recovered, expected))
+      return { name, status: 'pass', reason: `EIP-712 signature recovers to ${expected}` }
+    return {
+      name,
+      status: 'fail',
+      code,
+      reason: `signature recovers to ${recovered}, not ${expected}: a signed field or the signature was changed`,
+    }
+  } catch (error) {
+    return {
+      name,
+      status: 'fail',
+      code,
+      reason: `signature cannot be recovered: ${(error as Error).message.split('\n')[0]}`,
+    }
+  }
+}
+
+function compare(
+  name: string,
+  code: ErrorCode,
+  actual: string,
+  expected: string,
+  what: string,
+): ReceiptCheck {
+  return actual === expected
+    ? { name, status: 'pass', reason: `${what} matches (${expected.slice(0, 18)}…)` }
+    : { name, status: 'fail', code, reason: `${what} is ${actual}, expected ${expected}` }
+}
+
+/**
+ * Verifies a receipt offline and returns every check with its outcome. Never throws on bad input:
+ * a receipt that does not parse yields a verdict with a failed `schema` check.
+ *
+ * Checks, in order: schema, domain, job id, embedded output vs `outputHash`, engine settings vs
+ * `settingsHash`, manifest and inputs (when given), requester signature, executor signature,
+ * expected executor, verification mode.
+ *
+ * @example
+ * ```ts
+ * const verdict = await verifyReceipt(JSON.parse(text))
+ * if (!verdict.valid) console.error(verdict.code, verdict.checks.filter((c) => c.status === 'fail'))
+ * ```
+ */
+export async function verifyReceipt(
+  value: unknown,
+  options: VerifyReceiptOptions = {},
+): Promise<ReceiptVerdict> {
+  const checks: ReceiptCheck[] = []
+  const verdict = (receipt?: Receipt): ReceiptVerdict => {
+    const failed = checks.find((check) => check.status === 'fail')
+    return {
+      valid: !failed,
+      ...(failed?.code ? { code: failed.code } : {}),
+      checks,
+      ...(receipt ? { receipt } : {}),
+    }
+  }
+
+  let receipt: Receipt
+  try {
+    receipt = parseReceipt(value)
+    checks.push({ name: 'schema', status: 'pass', reason: 'matches the Receipt v1 schema' })
+  } catch (error) {
+    const code = isBaseError(error) ? error.code : 'RECEIPT_INVALID'
+    const reason = isBaseError(error)
+      ? [error.shortMessage, ...error.metaMessages].join(' ')
+      : String(error)
+    checks.push({ name: 'schema', status: 'fail', code, reason })
+    return verdict()
+  }
+
+  if (options.domain?.chainId !== undefined || options.domain?.verifyingContract !== undefined) {
+    const { chainId, verifyingContract } = options.domain
+    const ok =
+      (chainId === undefined || chainId === receipt.domain.chainId) &&
+      (verifyingContract === undefined ||
+        (receipt.domain.verifyingContract !== undefined &&
+          isAddressEqual(verifyingContract, receipt.domain.verifyingContract as `0x${string}`)))
+    checks.push(
+      ok
+        ? { name: 'domain', status: 'pass', reason: `signed for chain ${receipt.domain.chainId}` }
+        : {
+            name: 'domain',
+            status: 'fail',
+            code: 'RECEIPT_SIGNATURE_INVALID',
+            reason:
+              `signed for chain ${receipt.domain.chainId} ${receipt.domain.verifyingContract ?? ''}, expected ${chainId ?? ''} ${verifyingContract ?? ''}`.trim(),
+          },
+    )
+  }
+
+  const jobId = computeJobId(
+    receipt.job.requester as `0x${string}`,
+    requestMessageFromReceipt(receipt),
+  )
+  checks.push(
+    compare(
+      'job.id',
+      'RECEIPT_JOB_ID_MISMATCH',
+      receipt.job.id,
+      jobId,
+      'job id recomputed from the request',
+    ),
+  )
+
+  if (receipt.result.output) {
+    let check: ReceiptCheck
+    try {
+      const outputHash = hashTensors(namedTensorsFromJson(receipt.result.output))
+      check = compare(
+        'result.output',
+        'RECEIPT_OUTPUT_HASH_MISMATCH',
+        outputHash,
+        receipt.result.outputHash,
+        'hash of the embedded output',
+      )
+    } catch (error) {
+      check = {
+        name: 'result.output',
+        status: 'fail',
+        code: 'RECEIPT_OUTPUT_HASH_MISMATCH',
+        reason: `embedded output is not a valid tensor map: ${(error as Error).message.split('\n')[0]}`,
+      }
+    }
+    checks.push(check)
+  } else
+    checks.push({
+      name: 'result.output',
+      status: 'skip',
+      reason: 'no output embedded; only its hash is signed',
+    })
+
+  const { settingsHash, ...descriptor } = receipt.result.engine
+  checks.push(
+    compare(
+      'result.engine',
+      'RECEIPT_ENGINE_HASH_MISMATCH',
+      hashEngineDescriptor(descriptor as EngineDescriptor),
+      settingsHash,
+      'hash of the recorded engine settings',
+    ),
+  )
+
+  if (options.manifest) {
+    const manifestHash = hashManifest(options.manifest)
+    checks.push(
+      receipt.job.model.cid !== options.manifest.cid
+        ? {
+            name: 'job.model',
+            status: 'fail',
+            code: 'RECEIPT_MANIFEST_HASH_MISMATCH',
+            reason: `receipt is for model ${receipt.job.model.cid}, the manifest describes ${options.manifest.cid}`,
+          }
+        : compare(
+            'job.model',
+            'RECEIPT_MANIFEST_HASH_MISMATCH',
+            receipt.job.model.manifestHash,
+            manifestHash,
+            'manifest hash',
+          ),
+    )
+  }
+  if (options.inputs) {
+    checks.push(
+      compare(
+        'job.inputHash',
+        'RECEIPT_INPUT_HASH_MISMATCH',
+        receipt.job.inputHash,
+        hashTensors(options.inputs),
+        'input hash',
+      ),
+    )
+  }
+
+  if (receipt.request)
+    checks.push(
+      await checkSignature(
+        'request.signature',
+        'RECEIPT_REQUEST_SIGNATURE_INVALID',
+        receipt,
+        receipt.request.signature as `0x${string}`,
+        receipt.job.requester as `0x${string}`,
+        'request',
+      ),
+    )
+  else
+    checks.push({
+      name: 'request.signature',
+      status: 'skip',
+      reason: 'no requester signature attached',
+    })
+
+  checks.push(
+    await checkSignature(
+      'executor.signature',
+      'RECEIPT_SIGNATURE_INVALID',
+      receipt,
+      receipt.executor.signature as `0x${string}`,
+      receipt.executor.address as `0x${string}`,
+      'execution',
+    ),
+  )
+
+  if (options.expectedExecutor)
+    checks.push(
+      isAddressEqual(options.expectedExecutor, receipt.executor.address as `0x${string}`)
+        ? { name: 'executor.address', status: 'pass', reason: 'executor is the expected one' }
+        : {
+            name: 'executor.address',
+            status: 'fail',
+            code: 'RECEIPT_SIGNER_MISMATCH',
+            reason: `executor is ${receipt.executor.address}, expected ${options.expectedExecutor}`,
+          },
+    )
+
+  checks.push(
+    receipt.job.mode === 'none'
+      ? {
+          name: 'mode',
+          status: 'pass',
+          reason: "mode 'none': accountable to the executor's signature, not re-executed by others",
+        }
+      : {
+          name: 'mode',
+          status: 'fail',
+          code: 'RECEIPT_MODE_UNSUPPORTED',
+          reason: `mode '${receipt.job.mode}' needs evidence (quorum, proof or attestation) this verifier version cannot check yet`,
+        },
+  )
+  return verdict(receipt)
+}
