@@ -1,0 +1,28 @@
+export { compareVersions } from './compareVersions.ts'
+export { computeCid, kuboCidProfile, kuboImporterOptions } from './computeCid.ts'
+export {
+  type CreateManifestParameters,
+  createManifest,
+  defaultComparison,
+  defaultFloatTolerance,
+  defaultManifestLimits,
+} from './createManifest.ts'
+export {
+  type AddModelParameters,
+  type AddModelReturnType,
+  createModelStore,
+  type ModelStore,
+  type ModelStoreOptions,
+  type StoredModel,
+} from './createModelStore.ts'
+export {
+  defaultOnnxLimits,
+  inspectOnnx,
+  type OnnxExternalData,
+  type OnnxInfo,
+  type OnnxLimits,
+  resolveOnnxLimits,
+  sanitizeDimName,
+} from './inspectOnnx.ts'
+export { tensorFromTensorProto } from './tensorFromTensorProto.ts'
+export { validateOnnx } from './validateOnnx.ts'
