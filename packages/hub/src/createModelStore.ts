@@ -50,7 +50,7 @@ export type ModelStoreOptions = {
   /** The store's root folder; created on first write. */
   dir: string
   /** Limits for validating added files (default {@link defaultOnnxLimits}). */
-  limits?: Partial<Omit<OnnxLimits, 'supportedOperators'>>
+  limits?: Partial<Omit<OnnxLimits, 'supportedOperators' | 'supportedOpsets'>>
 }
 
 export type AddModelParameters = {
@@ -64,8 +64,15 @@ export type AddModelParameters = {
   engine: EngineDescriptor
   /** The engine's operator set; operators outside it are refused. */
   supportedOperators?: ReadonlySet<string> | undefined
+  /** The engine's opset ranges per domain; other versions are refused. */
+  supportedOpsets?: Readonly<Record<string, { min: number; max: number }>> | undefined
   comparison?: Comparison | undefined
   limits?: Partial<Manifest['limits']> | undefined
+  /**
+   * A last admission check before anything is written, e.g. a trial load in the engine that will
+   * run the model. Whatever it throws refuses the model and leaves the store unchanged.
+   */
+  admit?: ((candidate: { bytes: Uint8Array; manifest: Manifest }) => Promise<void>) | undefined
 }
 
 export type AddModelReturnType = {
@@ -335,9 +342,13 @@ export function createModelStore(options: ModelStoreOptions): ModelStore {
       ...(parameters.supportedOperators === undefined
         ? {}
         : { supportedOperators: parameters.supportedOperators }),
+      ...(parameters.supportedOpsets === undefined
+        ? {}
+        : { supportedOpsets: parameters.supportedOpsets }),
     })
     const cid = await computeCid(parameters.bytes)
     const manifest = createManifest({ ...parameters, cid, info })
+    await parameters.admit?.({ bytes: parameters.bytes, manifest })
     return serialize(async () => {
       const models = await list()
       const clash = models.find(
@@ -352,7 +363,7 @@ export function createModelStore(options: ModelStoreOptions): ModelStore {
           `${manifest.name}@${manifest.version} is already stored as ${clash.cid}; this file is ${cid}.`,
           {
             metaMessages: [
-              'A name@version must name exactly one file. Give this file a new version (e.g. --version 1.0.1) or another name.',
+              'A name@version must name exactly one file. Give this file a new version (e.g. 1.0.1) or another name.',
             ],
           },
         )

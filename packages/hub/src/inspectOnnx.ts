@@ -23,6 +23,12 @@ export type OnnxLimits = {
    * The engine package owns this set; the hub only receives it.
    */
   supportedOperators?: ReadonlySet<string>
+  /**
+   * Opset versions the executing engine implements, per domain (default domain written `ai.onnx`).
+   * When given, a model importing a version outside the range of a listed domain is refused
+   * (`MODEL_UNSUPPORTED_OPERATOR`): onnxruntime has no kernels for very old opsets.
+   */
+  supportedOpsets?: Readonly<Record<string, { min: number; max: number }>>
 }
 
 /**
@@ -101,6 +107,7 @@ export function resolveOnnxLimits(options: Partial<OnnxLimits> = {}): OnnxLimits
   if (options.maxDim !== undefined) limits.maxDim = options.maxDim
   if (options.supportedOperators !== undefined)
     limits.supportedOperators = options.supportedOperators
+  if (options.supportedOpsets !== undefined) limits.supportedOpsets = options.supportedOpsets
   if (!Number.isSafeInteger(limits.maxModelBytes) || limits.maxModelBytes < 1)
     throw new BaseError(
       'INVALID_ARGUMENT',

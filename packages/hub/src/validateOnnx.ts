@@ -118,6 +118,31 @@ function refuseUnsupportedOperators(info: OnnxInfo, supported: ReadonlySet<strin
     )
 }
 
+function refuseUnsupportedOpsets(
+  info: OnnxInfo,
+  supported: Readonly<Record<string, { min: number; max: number }>>,
+): void {
+  const problems = Object.entries(info.opsets).flatMap(([domain, version]) => {
+    const range = supported[domain]
+    // an imported domain the engine does not know is harmless unless one of its operators is used,
+    // which the operator check catches
+    if (!range) return []
+    if (version < range.min || version > range.max)
+      return [`${domain} opset ${version} is outside the supported range ${range.min}–${range.max}`]
+    return []
+  })
+  if (problems.length)
+    throw new BaseError(
+      'MODEL_UNSUPPORTED_OPERATOR',
+      `The model imports opsets the engine cannot run: ${problems.join('; ')}.`,
+      {
+        metaMessages: [
+          'Convert the model to a supported opset (e.g. onnx.version_converter.convert_version(model, 13)).',
+        ],
+      },
+    )
+}
+
 /**
  * Inspects an ONNX file and refuses anything Verity will not run, each with its own code:
  *
@@ -128,7 +153,8 @@ function refuseUnsupportedOperators(info: OnnxInfo, supported: ReadonlySet<strin
  *   attributes or `If`/`Loop`/`Scan` subgraphs (the message names each location and calls out
  *   absolute paths and `..` traversal),
  * - `MODEL_DIM_TOO_LARGE`: a fixed input/output dimension over `maxDim`,
- * - `MODEL_UNSUPPORTED_OPERATOR`: operators outside `supportedOperators` (all listed).
+ * - `MODEL_UNSUPPORTED_OPERATOR`: operators outside `supportedOperators` (all listed), or opset
+ *   versions outside `supportedOpsets`.
  *
  * @example
  * ```ts
@@ -141,6 +167,7 @@ export function validateOnnx(bytes: Uint8Array, options: Partial<OnnxLimits> = {
   refuseExternalData(info.externalData)
   refuseUnusableSignature(info)
   refuseLargeDims(info, limits.maxDim)
+  if (limits.supportedOpsets) refuseUnsupportedOpsets(info, limits.supportedOpsets)
   if (limits.supportedOperators) refuseUnsupportedOperators(info, limits.supportedOperators)
   return info
 }

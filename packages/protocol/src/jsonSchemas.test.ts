@@ -11,7 +11,7 @@ test('default: the published JSON Schema files are the ones generated from the v
     assert.deepEqual(
       published,
       schema,
-      `${name}.schema.json is stale: run node packages/protocol/src/jsonSchemas.ts`,
+      `${name}.schema.json is stale: run node packages/protocol/scripts/writeJsonSchemas.ts`,
     )
   }
 })

@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { manifestSchema } from './manifest.ts'
 import { receiptSchema } from './receipt.ts'
@@ -28,11 +27,3 @@ export function jsonSchemas(): Record<string, unknown> {
 
 /** Where the generated schema files live in the repository. */
 export const jsonSchemaDirectory = new URL('../schemas/', import.meta.url)
-
-if (import.meta.main) {
-  for (const [name, schema] of Object.entries(jsonSchemas())) {
-    const file = new URL(`${name}.schema.json`, jsonSchemaDirectory)
-    await writeFile(file, `${JSON.stringify(schema, null, 2)}\n`)
-    console.log(`wrote ${file.pathname}`)
-  }
-}

@@ -1,0 +1,70 @@
+import { resolve } from 'node:path'
+import { createModelStore } from '@verity/hub'
+import { BaseError, type VerifyReceiptOptions, verifyReceipt } from '@verity/protocol'
+import { isAddress } from 'viem'
+import { type CliOptions, homePaths } from '../options.ts'
+import { type Io, printResult } from '../output.ts'
+import { readInputs, readUserFile } from '../readInputs.ts'
+
+export type VerifyFlags = {
+  /** Also check the receipt against this locally stored model's manifest. */
+  model?: string
+  /** Also check the receipt's input hash against this input file (needs --model). */
+  input?: string
+  /** Require this executor address. */
+  executor?: string
+}
+
+const marks = { pass: '✓', fail: '✗', skip: '-' } as const
+
+/** `verity verify RECEIPT`: checks a receipt offline and prints every check; exit 0 only if all pass. */
+export async function verify(
+  io: Io,
+  options: CliOptions,
+  file: string,
+  flags: VerifyFlags,
+): Promise<number> {
+  const text = (await readUserFile(resolve(file), 64 * 1024 * 1024)).toString('utf8')
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw new BaseError('INVALID_JSON', `${file} is not valid JSON.`, {
+      details: (error as Error).message,
+    })
+  }
+  const context: VerifyReceiptOptions = {}
+  if (flags.executor !== undefined) {
+    if (!isAddress(flags.executor))
+      throw new BaseError('INVALID_ARGUMENT', `--executor ${flags.executor} is not an address.`)
+    context.expectedExecutor = flags.executor
+  }
+  if (flags.input !== undefined && flags.model === undefined)
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      '--input needs --model to know how to read the input file.',
+    )
+  if (flags.model !== undefined) {
+    const model = await createModelStore({ dir: homePaths(options.home).store }).resolve(
+      flags.model,
+    )
+    context.manifest = model.manifest
+    if (flags.input !== undefined)
+      context.inputs = await readInputs(resolve(flags.input), model.manifest)
+  }
+  const verdict = await verifyReceipt(value, context)
+  const lines = verdict.checks.map(
+    (check) =>
+      `${marks[check.status]} ${check.name.padEnd(20)} ${check.reason}${check.code ? ` [${check.code}]` : ''}`,
+  )
+  lines.push(verdict.valid ? 'receipt is valid' : `receipt is INVALID (${verdict.code})`)
+  printResult(io, options, lines.join('\n'), {
+    valid: verdict.valid,
+    ...(verdict.code ? { code: verdict.code } : {}),
+    checks: verdict.checks,
+    ...(verdict.receipt
+      ? { jobId: verdict.receipt.job.id, executor: verdict.receipt.executor.address }
+      : {}),
+  })
+  return verdict.valid ? 0 : 1
+}

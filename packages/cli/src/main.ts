@@ -1,0 +1,160 @@
+import { BaseError } from '@verity/protocol'
+import { Command, CommanderError, Option } from 'commander'
+import { infer } from './commands/infer.ts'
+import { keysNew, keysShow } from './commands/keys.ts'
+import { modelAdd, modelList, modelShow } from './commands/model.ts'
+import { verify } from './commands/verify.ts'
+import { type CliOptions, defaultCliOptions } from './options.ts'
+import { type Io, printError, processIo } from './output.ts'
+
+type GlobalFlags = { json?: boolean; verbose?: boolean; home?: string }
+
+/**
+ * Builds the `verity` command tree. Each action returns an exit code; errors are printed once by
+ * {@link main}.
+ */
+export function createProgram(io: Io, setExitCode: (code: number) => void): Command {
+  const defaults = defaultCliOptions()
+  const program = new Command('verity')
+    .description('Verifiable AI inference: run models, get signed receipts, verify them offline.')
+    .version('0.1.0')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--verbose', 'print stack traces and error details')
+    .addOption(
+      new Option('--home <dir>', 'data directory (keys, models, receipts)')
+        .default(defaults.home)
+        .env('VERITY_HOME'),
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
+    .showHelpAfterError(false)
+
+  const cliOptions = (command: Command): CliOptions => {
+    const flags = command.optsWithGlobals<GlobalFlags>()
+    return {
+      home: flags.home ?? defaults.home,
+      json: flags.json ?? false,
+      verbose: flags.verbose ?? false,
+    }
+  }
+  const action =
+    <A extends unknown[]>(run: (options: CliOptions, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command
+      setExitCode(await run(cliOptions(command), ...(args.slice(0, -1) as A)))
+    }
+
+  const keys = program.command('keys').description('manage the local signing key')
+  keys
+    .command('new')
+    .description('create a new secp256k1 key file (mode 0600)')
+    .option('--out <file>', 'where to write it (default: <home>/key.json)')
+    .option('--force', 'replace an existing key file')
+    .action(
+      action((options, flags: { out?: string; force?: boolean }) => keysNew(io, options, flags)),
+    )
+  keys
+    .command('show')
+    .description('print the address of the active key')
+    .option('--key <file>', 'key file (default: $VERITY_PRIVATE_KEY or <home>/key.json)')
+    .action(action((options, flags: { key?: string }) => keysShow(io, options, flags)))
+
+  const model = program.command('model').description('the local content-addressed model store')
+  model
+    .command('add')
+    .argument('<file>', 'an ONNX model file')
+    .description('validate a model, compute its CID and manifest, and store it')
+    .option('--name <name>', 'model name (default: from the file name)')
+    .option('--model-version <semver>', 'model version (default 1.0.0)')
+    .option('--license <spdx>', 'licence of the model')
+    .option('--description <text>', 'one-line description')
+    .action(
+      action(
+        (
+          options,
+          file: string,
+          flags: { name?: string; modelVersion?: string; license?: string; description?: string },
+        ) =>
+          modelAdd(io, options, file, {
+            ...(flags.name ? { name: flags.name } : {}),
+            ...(flags.modelVersion ? { version: flags.modelVersion } : {}),
+            ...(flags.license ? { license: flags.license } : {}),
+            ...(flags.description ? { description: flags.description } : {}),
+          }),
+      ),
+    )
+  model
+    .command('list')
+    .description('list stored models')
+    .action(action((options) => modelList(io, options)))
+  model
+    .command('show')
+    .argument('<model>', 'a CID, a name or name@version')
+    .description('print a stored model and its manifest')
+    .action(action((options, reference: string) => modelShow(io, options, reference)))
+
+  program
+    .command('infer')
+    .argument('<model>', 'a CID, a name or name@version')
+    .description('run a model locally and write a signed receipt (mode none)')
+    .requiredOption('--input <file>', 'JSON tensors, a .npy array or a .png image')
+    .option('--out <file>', 'where to write the receipt (default: <home>/receipts/<job id>.json)')
+    .option('--key <file>', 'key file (default: $VERITY_PRIVATE_KEY or <home>/key.json)')
+    .option('--raw-pixels', 'PNG input: keep float pixels in 0–255 instead of 0–1')
+    .option('--invert', 'PNG input: invert the image')
+    .option('--omit-output', 'keep only the output hash in the receipt')
+    .action(
+      action((options, reference: string, flags: Parameters<typeof infer>[3]) =>
+        infer(io, options, reference, flags),
+      ),
+    )
+
+  program
+    .command('verify')
+    .argument('<receipt>', 'a receipt JSON file')
+    .description('check a receipt offline; exit 0 only if every check passes')
+    .option('--model <model>', 'also check it against this stored model')
+    .option('--input <file>', 'also check its input hash against this input (needs --model)')
+    .option('--executor <address>', 'require this executor')
+    .action(
+      action((options, file: string, flags: Parameters<typeof verify>[3]) =>
+        verify(io, options, file, flags),
+      ),
+    )
+
+  return program
+}
+
+/**
+ * Runs the CLI with the given arguments and returns the process exit code: 0 success, 1 failure
+ * (bad input, failed verification), 2 usage error.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main(['verify', 'receipt.json'])
+ * ```
+ */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let exitCode = 0
+  const json = argv.includes('--json')
+  const verbose = argv.includes('--verbose')
+  const program = createProgram(io, (code) => {
+    exitCode = code
+  })
+  try {
+    await program.parseAsync([...argv], { from: 'user' })
+    return exitCode
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0 // --help, --version
+      printError(
+        io,
+        { json, verbose },
+        new BaseError('INVALID_ARGUMENT', error.message.replace(/^error: /, '')),
+      )
+      return 2
+    }
+    printError(io, { json, verbose }, error)
+    return 1
+  }
+}
