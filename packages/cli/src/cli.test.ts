@@ -197,9 +197,11 @@ test('error: bad model files are refused and nothing is stored', async () => {
   await writeFile(join(home, 'truncated.onnx'), bytes.subarray(0, bytes.length / 2))
   expectError(await cli('model', 'add', join(home, 'truncated.onnx')), 'MODEL_INVALID')
   let seed = 7
-  const random = Buffer.from(
-    Array.from({ length: 4096 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24),
-  )
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0
+    return seed >>> 24
+  }
+  const random = Buffer.from(Array.from({ length: 4096 }, next))
   await writeFile(join(home, 'random.onnx'), random)
   expectError(await cli('model', 'add', join(home, 'random.onnx')), 'MODEL_INVALID')
   expectError(await cli('model', 'add', join(home, 'nope.onnx')), 'FILE_NOT_FOUND')
