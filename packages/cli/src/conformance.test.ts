@@ -307,3 +307,35 @@ test('behavior: ONNX backend conformance cases match within onnx.backend.test to
   assert.deepEqual(failures, [])
   assert.ok(summary.passed >= 90, `only ${summary.passed} cases passed`)
 })
+
+test('behavior: ONNX "light" zoo architectures (AlexNet … VGG-19) run and match the reference evaluator', {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  // These are the zoo graphs with every float initializer replaced by ConstantOfShape, so their
+  // output does not depend on the input (the ONNX project computed it with its reference
+  // evaluator): they check that real, large graphs load and run through Verity, not accuracy.
+  const root = join(assets, 'onnx-backend/light')
+  const names = (await readdir(root))
+    .filter((file) => file.endsWith('.onnx'))
+    .map((file) => file.slice(0, -5))
+  assert.ok(names.length >= 9)
+  for (const name of names.sort()) {
+    const added = await addModel(join(root, `${name}.onnx`), name.replaceAll('_', '-'))
+    assert.equal(added.code, 0, `${name}: ${added.stdout}`)
+    const { manifest, cid } = added.json()
+    const inputs: Record<string, Tensor> = {}
+    let seed = 1
+    for (const spec of manifest.inputs as { name: string; shape: (number | string)[] }[]) {
+      const shape = spec.shape.map((dim) => (typeof dim === 'number' ? dim : 1))
+      const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => {
+        seed = (seed * 1103515245 + 12345) >>> 0
+        return seed / 2 ** 32
+      })
+      inputs[spec.name] = { dtype: 'float32', shape, data }
+    }
+    const outputs = await inferAndVerify(cid, inputs, name)
+    const expected = tensorFromTensorProto(await readFile(join(root, `${name}_output_0.pb`))).tensor
+    assertClose(outputs[manifest.outputs[0].name]!, expected, 1e-3, 1e-7, name)
+  }
+})
