@@ -20,9 +20,7 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
 import {
   BaseError,
-  type Comparison,
   canonicalJson,
-  type EngineDescriptor,
   type Hash,
   hashManifest,
   isBaseError,
@@ -32,7 +30,7 @@ import {
 import { CID } from 'multiformats/cid'
 import { compareVersions } from './compareVersions.ts'
 import { computeCid } from './computeCid.ts'
-import { createManifest } from './createManifest.ts'
+import { type CreateManifestParameters, createManifest } from './createManifest.ts'
 import type { OnnxLimits } from './inspectOnnx.ts'
 import { validateOnnx } from './validateOnnx.ts'
 import { writeFileAtomic } from './writeFileAtomic.ts'
@@ -53,21 +51,12 @@ export type ModelStoreOptions = {
   limits?: Partial<Omit<OnnxLimits, 'supportedOperators' | 'supportedOpsets'>>
 }
 
-export type AddModelParameters = {
-  bytes: Uint8Array
-  name: string
-  version?: string | undefined
-  license?: string | undefined
-  description?: string | undefined
-  creator?: `0x${string}` | undefined
-  pricing?: { perCall: string } | undefined
-  engine: EngineDescriptor
+/** What {@link createManifest} needs, minus what the store derives (cid, info), plus admission. */
+export type AddModelParameters = Omit<CreateManifestParameters, 'cid' | 'info'> & {
   /** The engine's operator set; operators outside it are refused. */
   supportedOperators?: ReadonlySet<string> | undefined
   /** The engine's opset ranges per domain; other versions are refused. */
   supportedOpsets?: Readonly<Record<string, { min: number; max: number }>> | undefined
-  comparison?: Comparison | undefined
-  limits?: Partial<Manifest['limits']> | undefined
   /**
    * A last admission check before anything is written, e.g. a trial load in the engine that will
    * run the model. Whatever it throws refuses the model and leaves the store unchanged.

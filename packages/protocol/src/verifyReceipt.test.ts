@@ -222,7 +222,7 @@ test('error: context checks catch a receipt for other inputs, manifest or execut
   )
   assert.equal(
     (await verifyReceipt(receipt, { domain: { chainId: 1 } })).code,
-    'RECEIPT_SIGNATURE_INVALID',
+    'RECEIPT_DOMAIN_MISMATCH',
   )
   assert.equal((await verifyReceipt('not a receipt')).code, 'RECEIPT_INVALID')
   assert.equal((await verifyReceipt(null)).code, 'RECEIPT_INVALID')

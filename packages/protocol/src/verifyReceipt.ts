@@ -167,7 +167,7 @@ export async function verifyReceipt(
         : {
             name: 'domain',
             status: 'fail',
-            code: 'RECEIPT_SIGNATURE_INVALID',
+            code: 'RECEIPT_DOMAIN_MISMATCH',
             reason:
               `signed for chain ${receipt.domain.chainId} ${receipt.domain.verifyingContract ?? ''}, expected ${chainId ?? ''} ${verifyingContract ?? ''}`.trim(),
           },

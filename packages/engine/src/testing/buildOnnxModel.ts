@@ -1,27 +1,17 @@
+import { dtypeTags } from '@verity/protocol'
 import onnxProto from 'onnx-proto'
 
 const { onnx } = onnxProto
 
 /**
- * ONNX `TensorProto.DataType` numbers of the element types tests use.
+ * ONNX `TensorProto.DataType` numbers: protocol's dtype tags are exactly these.
  *
  * @example
  * ```ts
  * onnxElementType.float32 // 1
  * ```
  */
-export const onnxElementType = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int16: 5,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
-  uint64: 13,
-} as const
+export const onnxElementType = dtypeTags
 
 /** The element type names {@link onnxElementType} knows. */
 export type OnnxElementType = keyof typeof onnxElementType
