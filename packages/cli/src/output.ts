@@ -32,7 +32,7 @@ export function printError(
   else {
     io.stderr(`error ${error.code}: ${error.shortMessage}\n`)
     for (const hint of error.metaMessages) io.stderr(`  ${hint}\n`)
-    if (error.details && options.verbose) io.stderr(`  details: ${error.details}\n`)
+    if (error.details) io.stderr(`  details: ${error.details.split('\n')[0]}\n`)
   }
   if (options.verbose) io.stderr(`${(error.cause as Error | undefined)?.stack ?? error.stack}\n`)
 }

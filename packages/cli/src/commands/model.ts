@@ -63,8 +63,8 @@ export async function modelAdd(
       supportedOpsets: supportedOnnxOpsets,
       // a trial load: only models the pinned engine can actually run get into the store
       admit: async ({ bytes, manifest }) => {
-        await engine.load({ id: 'admission', bytes, manifest })
-        await engine.unload('admission')
+        await engine.load({ id: manifest.cid, bytes, manifest })
+        await engine.unload(manifest.cid)
       },
     })
     const stored = await store.resolve(added.cid)
