@@ -46,21 +46,6 @@ export type Tensor = {
 /** Named tensors, the inputs or the outputs of one model call. */
 export type NamedTensors = Readonly<Record<string, Tensor>>
 
-const bytesPerElement: Record<Dtype, number> = {
-  float32: 4,
-  uint8: 1,
-  int8: 1,
-  uint16: 2,
-  int16: 2,
-  int32: 4,
-  int64: 8,
-  bool: 1,
-  float16: 2,
-  float64: 8,
-  uint32: 4,
-  uint64: 8,
-}
-
 /** Hard limits that apply to every tensor Verity encodes or decodes. */
 export const tensorLimits = {
   maxRank: 8,
@@ -74,7 +59,7 @@ export function isDtype(value: unknown): value is Dtype {
 }
 
 export function dtypeByteSize(dtype: Dtype): number {
-  return bytesPerElement[dtype]
+  return arrayClass[dtype].BYTES_PER_ELEMENT
 }
 
 /** Number of elements of a shape (1 for a scalar). */
@@ -84,63 +69,38 @@ export function shapeSize(shape: readonly number[]): number {
   return size
 }
 
-function arrayFor(dtype: Dtype, buffer: ArrayBuffer, byteOffset: number, length: number) {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer, byteOffset, length)
-    case 'float64':
-      return new Float64Array(buffer, byteOffset, length)
-    case 'int8':
-      return new Int8Array(buffer, byteOffset, length)
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer, byteOffset, length)
-    case 'int16':
-      return new Int16Array(buffer, byteOffset, length)
-    case 'uint16':
-    case 'float16':
-      return new Uint16Array(buffer, byteOffset, length)
-    case 'int32':
-      return new Int32Array(buffer, byteOffset, length)
-    case 'uint32':
-      return new Uint32Array(buffer, byteOffset, length)
-    case 'int64':
-      return new BigInt64Array(buffer, byteOffset, length)
-    case 'uint64':
-      return new BigUint64Array(buffer, byteOffset, length)
-  }
+/** The typed array class holding each dtype's elements. */
+const arrayClass = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  float16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+} as const satisfies Record<Dtype, unknown>
+
+function arrayFor(
+  dtype: Dtype,
+  buffer: ArrayBuffer,
+  byteOffset: number,
+  length: number,
+): TensorData {
+  return new arrayClass[dtype](buffer, byteOffset, length)
 }
 
 /** An all-zero typed array of the right class for a dtype. */
 export function allocTensorData(dtype: Dtype, length: number): TensorData {
-  return arrayFor(dtype, new ArrayBuffer(length * bytesPerElement[dtype]), 0, length)
+  return arrayFor(dtype, new ArrayBuffer(length * dtypeByteSize(dtype)), 0, length)
 }
 
 function dataMatchesDtype(dtype: Dtype, data: TensorData): boolean {
-  switch (dtype) {
-    case 'float32':
-      return data instanceof Float32Array
-    case 'float64':
-      return data instanceof Float64Array
-    case 'int8':
-      return data instanceof Int8Array
-    case 'uint8':
-    case 'bool':
-      return data instanceof Uint8Array
-    case 'int16':
-      return data instanceof Int16Array
-    case 'uint16':
-    case 'float16':
-      return data instanceof Uint16Array
-    case 'int32':
-      return data instanceof Int32Array
-    case 'uint32':
-      return data instanceof Uint32Array
-    case 'int64':
-      return data instanceof BigInt64Array
-    case 'uint64':
-      return data instanceof BigUint64Array
-  }
+  return data instanceof arrayClass[dtype]
 }
 
 /**
@@ -300,13 +260,13 @@ function readTensor(bytes: Uint8Array, view: DataView, offset: number): [Tensor,
     at += 4
   }
   const size = shapeSize(shape)
-  const byteLength = size * bytesPerElement[dtype]
+  const byteLength = size * dtypeByteSize(dtype)
   if (!Number.isSafeInteger(byteLength) || at + byteLength > bytes.length)
     throw encodingError(
       `Tensor data is truncated: shape [${shape.join(',')}] needs ${byteLength} bytes.`,
     )
   const copy = bytes.slice(at, at + byteLength)
-  if (!littleEndian && bytesPerElement[dtype] > 1) copy.reverse()
+  if (!littleEndian && dtypeByteSize(dtype) > 1) copy.reverse()
   const data = arrayFor(dtype, copy.buffer, 0, size)
   const tensor: Tensor = { dtype, shape, data }
   if (dtype === 'bool') assertTensor(tensor)
