@@ -48,6 +48,18 @@ export const verityTypes = {
     { name: 'engineSettingsHash', type: 'bytes32' },
     { name: 'executedAt', type: 'uint64' },
   ],
+  /** A verifier's statement about a re-executed job: same output (agree) or not. */
+  Attestation: [
+    { name: 'jobId', type: 'bytes32' },
+    { name: 'outputHash', type: 'bytes32' },
+    { name: 'agree', type: 'bool' },
+  ],
+  /** A node's signature over an InferenceHub result (contract-callable inference). */
+  HubResult: [
+    { name: 'requestId', type: 'uint256' },
+    { name: 'inputHash', type: 'bytes32' },
+    { name: 'outputHash', type: 'bytes32' },
+  ],
 } as const
 
 /** The fields a requester signs. */
@@ -75,6 +87,25 @@ export type ExecutionReceiptMessage = {
   outputHash: Hash
   engineSettingsHash: Hash
   executedAt: bigint
+}
+
+/** The fields a verifier signs. */
+export type AttestationMessage = { jobId: Hash; outputHash: Hash; agree: boolean }
+
+/** The fields a node signs for an InferenceHub result. */
+export type HubResultMessage = { requestId: bigint; inputHash: Hash; outputHash: Hash }
+
+/**
+ * `hashStruct(InferenceRequest)`: the domain-independent hash of a request, as committed in
+ * settlement leaves.
+ *
+ * @example
+ * ```ts
+ * const structHash = hashInferenceRequest(request)
+ * ```
+ */
+export function hashInferenceRequest(request: InferenceRequestMessage): Hash {
+  return hashStruct({ data: request, primaryType: 'InferenceRequest', types: verityTypes })
 }
 
 export function toTypedDataDomain(domain: VerityDomain): TypedDataDomain {
