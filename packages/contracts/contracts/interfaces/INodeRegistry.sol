@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+// Role bits of `INodeRegistry.Node.roles` (file-level: Solidity does not allow constants in interfaces).
+// Import them with `import {INodeRegistry, ROLE_EXECUTOR} from "./interfaces/INodeRegistry.sol";`.
+uint8 constant ROLE_GATEWAY = 1;
+uint8 constant ROLE_EXECUTOR = 2;
+uint8 constant ROLE_VERIFIER = 4;
+
 /// @title Staked node operators: endpoint, libp2p peer id, roles, stake, unbonding, slashing.
 interface INodeRegistry {
     struct Node {
@@ -32,10 +38,6 @@ interface INodeRegistry {
     error NotSlasher(address caller);
     error SlashersAlreadySet();
     error InvalidRoles(uint8 roles);
-
-    uint8 constant ROLE_GATEWAY = 1;
-    uint8 constant ROLE_EXECUTOR = 2;
-    uint8 constant ROLE_VERIFIER = 4;
 
     function register(string calldata endpoint, string calldata peerId, uint8 roles) external payable;
     function topUp() external payable;

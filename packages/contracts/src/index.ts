@@ -1,0 +1,14 @@
+export * from './anvil.ts'
+export * from './deploy.ts'
+export {
+  exampleConsumerAbi,
+  exampleConsumerBytecode,
+  inferenceHubAbi,
+  inferenceHubBytecode,
+  modelRegistryAbi,
+  modelRegistryBytecode,
+  nodeRegistryAbi,
+  nodeRegistryBytecode,
+  settlementAbi,
+  settlementBytecode,
+} from './generated/index.ts'
