@@ -60,6 +60,39 @@ export const resultSchema = z
   .strict()
 
 /**
+ * A verifier's signed statement about the executor's output: it re-executed the job and the result
+ * matches (`agree`) or not, under the model's comparison rule. `outputHash` is the executor's
+ * output hash being judged; the signature is over the EIP-712 `Attestation(jobId, outputHash, agree)`
+ * in the receipt's domain.
+ */
+export const attestationSchema = z
+  .object({
+    verifier: addressSchema,
+    agree: z.boolean(),
+    outputHash: hash32Schema,
+    signature: signatureSchema,
+  })
+  .strict()
+
+export type Attestation = z.infer<typeof attestationSchema>
+
+/** The quorum certificate of a `reexec` receipt. */
+export const quorumSchema = z
+  .object({
+    /** How many agreeing, distinct verifiers (not the executor) the requester asked for. */
+    threshold: z.number().int().min(1).max(255),
+    /** The block whose hash seeded verifier selection (`keccak256(jobId, blockHash)`). */
+    selection: z
+      .object({ blockNumber: z.number().int().min(0), blockHash: hash32Schema })
+      .strict()
+      .optional(),
+    attestations: z.array(attestationSchema).max(64),
+  })
+  .strict()
+
+export type Quorum = z.infer<typeof quorumSchema>
+
+/**
  * Receipt v1: a self-contained, canonical-JSON record binding model, input, output, engine settings
  * and who executed (and, in later modes, who verified and where it settled).
  */
@@ -71,6 +104,7 @@ export const receiptSchema = z
     request: z.object({ signature: signatureSchema }).strict().optional(),
     result: resultSchema,
     executor: z.object({ address: addressSchema, signature: signatureSchema }).strict(),
+    quorum: quorumSchema.optional(),
   })
   .strict()
 

@@ -14,7 +14,7 @@ import { BaseError } from './errors.ts'
 import { type Hash, hashCanonicalJson } from './hash.ts'
 import type { EngineDescriptor } from './manifest.ts'
 import { hashEngineDescriptor } from './manifest.ts'
-import type { Receipt } from './receipt.ts'
+import type { Attestation, Receipt } from './receipt.ts'
 import { hashTensors, type NamedTensors } from './tensor.ts'
 import { namedTensorsToJson } from './tensorJson.ts'
 
@@ -184,4 +184,34 @@ export async function createReceipt(parameters: CreateReceiptParameters): Promis
     message: executionMessageFromReceipt(receipt),
   })
   return receipt
+}
+
+export type SignAttestationParameters = {
+  /** The verifier's key. */
+  account: LocalAccount
+  jobId: Hash
+  /** The executor's output hash the verifier judged. */
+  outputHash: Hash
+  /** Whether the verifier's re-execution matched it under the model's comparison rule. */
+  agree: boolean
+  domain?: VerityDomain
+}
+
+/**
+ * A verifier's EIP-712 attestation about a job's output, ready for a receipt's quorum section.
+ *
+ * @example
+ * ```ts
+ * const attestation = await signAttestation({ account: verifier, jobId, outputHash, agree: true, domain })
+ * ```
+ */
+export async function signAttestation(parameters: SignAttestationParameters): Promise<Attestation> {
+  const { account, jobId, outputHash, agree } = parameters
+  const signature = await account.signTypedData({
+    domain: toTypedDataDomain(parameters.domain ?? localDomain),
+    types: verityTypes,
+    primaryType: 'Attestation',
+    message: { jobId, outputHash, agree },
+  })
+  return { verifier: account.address, agree, outputHash, signature }
 }

@@ -49,13 +49,21 @@ function isLowS(signature: string): boolean {
   return BigInt(`0x${signature.slice(66, 130)}`) <= halfOrder
 }
 
+type SignedMessage =
+  | { primaryType: 'InferenceRequest'; message: ReturnType<typeof requestMessageFromReceipt> }
+  | { primaryType: 'ExecutionReceipt'; message: ReturnType<typeof executionMessageFromReceipt> }
+  | {
+      primaryType: 'Attestation'
+      message: { jobId: `0x${string}`; outputHash: `0x${string}`; agree: boolean }
+    }
+
 async function checkSignature(
   name: string,
   code: ErrorCode,
   receipt: Receipt,
   signature: `0x${string}`,
   expected: `0x${string}`,
-  kind: 'request' | 'execution',
+  signed: SignedMessage,
 ): Promise<ReceiptCheck> {
   if (!isLowS(signature))
     return {
@@ -65,23 +73,12 @@ async function checkSignature(
       reason: 'signature has a high s value (malleable form); refuse it',
     }
   try {
-    const domain = toTypedDataDomain(receipt.domain as VerityDomain)
-    const recovered =
-      kind === 'request'
-        ? await recoverTypedDataAddress({
-            domain,
-            types: verityTypes,
-            primaryType: 'InferenceRequest',
-            message: requestMessageFromReceipt(receipt),
-            signature,
-          })
-        : await recoverTypedDataAddress({
-            domain,
-            types: verityTypes,
-            primaryType: 'ExecutionReceipt',
-            message: executionMessageFromReceipt(receipt),
-            signature,
-          })
+    const recovered = await recoverTypedDataAddress({
+      domain: toTypedDataDomain(receipt.domain as VerityDomain),
+      types: verityTypes,
+      ...signed,
+      signature,
+    } as Parameters<typeof recoverTypedDataAddress>[0])
     if (isAddressEqual(recovered, expected))
       return { name, status: 'pass', reason: `EIP-712 signature recovers to ${expected}` }
     return {
@@ -265,7 +262,7 @@ export async function verifyReceipt(
         receipt,
         receipt.request.signature as `0x${string}`,
         receipt.job.requester as `0x${string}`,
-        'request',
+        { primaryType: 'InferenceRequest', message: requestMessageFromReceipt(receipt) },
       ),
     )
   else
@@ -282,7 +279,7 @@ export async function verifyReceipt(
       receipt,
       receipt.executor.signature as `0x${string}`,
       receipt.executor.address as `0x${string}`,
-      'execution',
+      { primaryType: 'ExecutionReceipt', message: executionMessageFromReceipt(receipt) },
     ),
   )
 
@@ -298,19 +295,98 @@ export async function verifyReceipt(
           },
     )
 
-  checks.push(
-    receipt.job.mode === 'none'
-      ? {
-          name: 'mode',
-          status: 'pass',
-          reason: "mode 'none': accountable to the executor's signature, not re-executed by others",
-        }
-      : {
-          name: 'mode',
-          status: 'fail',
-          code: 'RECEIPT_MODE_UNSUPPORTED',
-          reason: `mode '${receipt.job.mode}' needs evidence (quorum, proof or attestation) this verifier version cannot check yet`,
-        },
-  )
+  if (receipt.job.mode === 'none' && !receipt.quorum)
+    checks.push({
+      name: 'mode',
+      status: 'pass',
+      reason: "mode 'none': accountable to the executor's signature, not re-executed by others",
+    })
+  else if (receipt.job.mode === 'none' || receipt.job.mode === 'reexec')
+    checks.push(...(await checkQuorum(receipt)))
+  else
+    checks.push({
+      name: 'mode',
+      status: 'fail',
+      code: 'RECEIPT_MODE_UNSUPPORTED',
+      reason: `mode '${receipt.job.mode}' needs evidence (a proof or an attestation) this verifier version cannot check yet`,
+    })
   return verdict(receipt)
+}
+
+/**
+ * The quorum certificate: every attestation is a low-s EIP-712 signature by a distinct verifier
+ * other than the executor, about this job and this output; at least `job.quorum` agree and none
+ * disagrees. Whether the verifiers were staked and properly selected is an online check.
+ */
+async function checkQuorum(receipt: Receipt): Promise<ReceiptCheck[]> {
+  const { quorum, job, result, executor } = receipt
+  if (!quorum)
+    return [
+      {
+        name: 'quorum',
+        status: 'fail',
+        code: 'RECEIPT_QUORUM_MISSING',
+        reason: `mode 'reexec' with quorum ${job.quorum} but the receipt carries no quorum certificate`,
+      },
+    ]
+  const checks: ReceiptCheck[] = []
+  const seen = new Set<string>()
+  let agreeing = 0
+  const disagreeing: string[] = []
+  for (const [index, attestation] of quorum.attestations.entries()) {
+    const name = `quorum.attestations[${index}]`
+    const verifier = attestation.verifier.toLowerCase()
+    let problem: string | undefined
+    if (verifier === executor.address.toLowerCase())
+      problem = 'the executor cannot attest its own result'
+    else if (seen.has(verifier)) problem = `verifier ${attestation.verifier} attests twice`
+    else if (attestation.outputHash !== result.outputHash)
+      problem = `it is about output ${attestation.outputHash}, not this receipt's ${result.outputHash}`
+    seen.add(verifier)
+    if (problem) {
+      checks.push({ name, status: 'fail', code: 'RECEIPT_ATTESTATION_INVALID', reason: problem })
+      continue
+    }
+    const check = await checkSignature(
+      name,
+      'RECEIPT_ATTESTATION_INVALID',
+      receipt,
+      attestation.signature as `0x${string}`,
+      attestation.verifier as `0x${string}`,
+      {
+        primaryType: 'Attestation',
+        message: {
+          jobId: job.id as `0x${string}`,
+          outputHash: attestation.outputHash as `0x${string}`,
+          agree: attestation.agree,
+        },
+      },
+    )
+    checks.push(check)
+    if (check.status !== 'pass') continue
+    if (attestation.agree) agreeing++
+    else disagreeing.push(attestation.verifier)
+  }
+  const required = Math.max(job.quorum, quorum.threshold)
+  if (disagreeing.length)
+    checks.push({
+      name: 'quorum',
+      status: 'fail',
+      code: 'OUTPUT_MISMATCH',
+      reason: `verifier(s) ${disagreeing.join(', ')} re-executed the job and signed that the output is wrong`,
+    })
+  else if (agreeing < required)
+    checks.push({
+      name: 'quorum',
+      status: 'fail',
+      code: 'RECEIPT_QUORUM_NOT_MET',
+      reason: `${agreeing} valid agreeing attestation(s); the request asked for ${required}`,
+    })
+  else
+    checks.push({
+      name: 'quorum',
+      status: 'pass',
+      reason: `${agreeing} distinct verifier(s) re-executed and agree (quorum ${required}); their stake and selection are checked online`,
+    })
+  return checks
 }
