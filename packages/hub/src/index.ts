@@ -24,5 +24,22 @@ export {
   resolveOnnxLimits,
   sanitizeDimName,
 } from './inspectOnnx.ts'
+export {
+  createModelNetwork,
+  type DialOptions,
+  type DialReturnType,
+  defaultModelNetworkOptions,
+  type FetchModelOptions,
+  type FetchProgressEvent,
+  loadOrCreatePeerKey,
+  type ModelNetwork,
+  type ModelNetworkComponents,
+  type ModelNetworkLogger,
+  type ModelNetworkOptions,
+  modelNetworkLayout,
+  type PeerPrivateKey,
+  type ProvideOptions,
+  resolveModelNetworkOptions,
+} from './network/index.ts'
 export { tensorFromTensorProto } from './tensorFromTensorProto.ts'
 export { validateOnnx } from './validateOnnx.ts'

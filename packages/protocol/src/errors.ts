@@ -65,8 +65,11 @@ export const ErrorCode = {
   // chain
   CHAIN_UNAVAILABLE: 'CHAIN_UNAVAILABLE',
   CHAIN_TRANSACTION_FAILED: 'CHAIN_TRANSACTION_FAILED',
+  // peers
+  PEER_UNREACHABLE: 'PEER_UNREACHABLE',
   // generic
   ABORTED: 'ABORTED',
+  NOT_STARTED: 'NOT_STARTED',
   // internal
   INTERNAL: 'INTERNAL',
 } as const
