@@ -24,22 +24,7 @@ export {
   resolveOnnxLimits,
   sanitizeDimName,
 } from './inspectOnnx.ts'
-export {
-  createModelNetwork,
-  type DialOptions,
-  type DialReturnType,
-  defaultModelNetworkOptions,
-  type FetchModelOptions,
-  type FetchProgressEvent,
-  loadOrCreatePeerKey,
-  type ModelNetwork,
-  type ModelNetworkComponents,
-  type ModelNetworkLogger,
-  type ModelNetworkOptions,
-  modelNetworkLayout,
-  type PeerPrivateKey,
-  type ProvideOptions,
-  resolveModelNetworkOptions,
-} from './network/index.ts'
+// IPFS distribution (Helia/libp2p) is the subpath export '@verity/hub/network': importing it
+// costs seconds, so code that only needs CIDs, validation or the store does not pay for it.
 export { tensorFromTensorProto } from './tensorFromTensorProto.ts'
 export { validateOnnx } from './validateOnnx.ts'

@@ -1,0 +1,277 @@
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer } from '@hono/node-server'
+import { createOnnxEngine, type Engine } from '@verity/engine'
+import { createModelStore } from '@verity/hub'
+import { BaseError, type VerityDomain } from '@verity/protocol'
+import type { Hono } from 'hono'
+import type { LocalAccount } from 'viem'
+import { createJobStore, type JobStore } from './db/createJobStore.ts'
+import {
+  createExecutor,
+  type Executor,
+  type RecoveryReport,
+  type Verification,
+} from './executor.ts'
+import { createHttpApi } from './http/createHttpApi.ts'
+import { loadNodeAccount } from './loadNodeAccount.ts'
+import { createLogger, type NodeLogger } from './logger.ts'
+import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
+import { createModelService } from './models.ts'
+import {
+  type NodeOptions,
+  type NodeOptionsInput,
+  nodeDomain,
+  nodePaths,
+  resolveNodeOptions,
+} from './options.ts'
+
+/**
+ * Parts a caller may supply instead of the defaults (tests, embedders). Whatever is supplied is
+ * owned by the caller: `stop()` does not close a supplied engine.
+ *
+ * @example
+ * ```ts
+ * const components: NodeComponents = { account: privateKeyToAccount(key), logger: createLogger({ level: 'silent' }) }
+ * ```
+ */
+export type NodeComponents = {
+  /** The node key; default from `options.keyFile`, `$VERITY_PRIVATE_KEY` or `<dataDir>/key.json`. */
+  account?: LocalAccount | undefined
+  /** Default: `createOnnxEngine(options.engine)`, closed by `stop()`. */
+  engine?: Engine | undefined
+  logger?: NodeLogger | undefined
+  /** Where `VERITY_PRIVATE_KEY` is read (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>> | undefined
+  /** Verification modes beyond `none` (the seam for `reexec`, `zk`, `tee`). */
+  verifications?: readonly Verification[] | undefined
+  /** Clock in Unix milliseconds. */
+  now?: (() => number) | undefined
+}
+
+/**
+ * A built node: `start()` binds the HTTP API and resumes unfinished jobs; `stop()` tears down.
+ *
+ * @example
+ * ```ts
+ * const node: VerityNode = await createVerityNode({ dataDir })
+ * const url = await node.start()
+ * ```
+ */
+export type VerityNode = {
+  readonly options: Readonly<NodeOptions>
+  readonly address: `0x${string}`
+  readonly domain: VerityDomain
+  /** The HTTP API, usable in-process (`node.app.request('/v1/health')`) without `start()`. */
+  readonly app: Hono
+  readonly metrics: NodeMetrics
+  readonly executor: Executor
+  readonly jobs: JobStore
+  /** Aborts when the node stops; everything long-running listens to it. */
+  readonly signal: AbortSignal
+  /** The bound URL once started. */
+  readonly url: string | undefined
+  /** The recovery pass started by `start()` (resolves to an empty report before that). */
+  readonly recovery: Promise<RecoveryReport>
+  /** Listens on `options.host:options.port` and returns the URL (`http://127.0.0.1:PORT`). */
+  start(): Promise<string>
+  /**
+   * Stops accepting requests, waits up to `options.drainTimeoutMs` for running jobs (then aborts
+   * them: they stay stored and resume on the next start), closes the engine and the database.
+   * Idempotent.
+   */
+  stop(): Promise<void>
+}
+
+function formatUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/**
+ * The composition root: options → key → database → model store → engine → executor → HTTP API.
+ * Nothing listens until `start()`; `stop()` tears down in reverse order. One `AbortSignal`
+ * (`node.signal`) spans the node's life.
+ *
+ * @example
+ * ```ts
+ * const node = await createVerityNode({ dataDir: './data', port: 8080 })
+ * const url = await node.start()
+ * process.on('SIGTERM', () => node.stop())
+ * ```
+ */
+export async function createVerityNode(
+  input: NodeOptionsInput = {},
+  components: NodeComponents = {},
+): Promise<VerityNode> {
+  const options = resolveNodeOptions(input)
+  const paths = nodePaths(options.dataDir)
+  const logger = components.logger ?? createLogger({ level: options.logLevel })
+  const log = logger.child({ module: 'node' })
+  const account =
+    components.account ??
+    (await loadNodeAccount({
+      file: options.keyFile ?? paths.key,
+      explicitFile: options.keyFile !== undefined,
+      env: components.env ?? process.env,
+    }))
+  const domain = nodeDomain(options.network)
+  const metrics = createNodeMetrics()
+  const controller = new AbortController()
+  const jobs = createJobStore({
+    path: paths.database,
+    ...(components.now ? { now: components.now } : {}),
+  })
+  let engine: Engine
+  try {
+    engine = components.engine ?? createOnnxEngine(options.engine)
+  } catch (error) {
+    jobs.close()
+    throw error
+  }
+  const ownsEngine = components.engine === undefined
+  const store = createModelStore({
+    dir: paths.store,
+    limits: { maxModelBytes: options.maxModelBytes },
+  })
+  const models = createModelService({ store, engine, logger })
+  const executor = createExecutor(
+    {
+      domain,
+      maxJobAttempts: options.maxJobAttempts,
+      unsignedDeadlineSeconds: options.unsignedDeadlineSeconds,
+      enabled: options.roles.includes('executor'),
+    },
+    {
+      account,
+      engine,
+      models,
+      jobs,
+      metrics,
+      logger,
+      signal: controller.signal,
+      verifications: components.verifications,
+      now: components.now,
+    },
+  )
+  let stopping = false
+  const app = createHttpApi(
+    {
+      maxBodyBytes: options.maxBodyBytes,
+      maxModelBytes: options.maxModelBytes,
+      allowPublish: options.allowPublish,
+    },
+    {
+      executor,
+      models,
+      jobs,
+      metrics,
+      logger,
+      engine,
+      address: account.address,
+      domain,
+      roles: options.roles,
+      isStopping: () => stopping,
+    },
+  )
+  const server = createAdaptorServer({ fetch: app.fetch })
+  let url: string | undefined
+  let recovery: Promise<RecoveryReport> = Promise.resolve({ completed: 0, failed: 0, skipped: 0 })
+  let starting: Promise<string> | undefined
+  let stopped: Promise<void> | undefined
+
+  async function listen(): Promise<string> {
+    if (stopping) throw new BaseError('ENGINE_CLOSED', 'This node was stopped; create a new one.')
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        server.off('listening', onListening)
+        reject(
+          new BaseError(
+            'INVALID_ARGUMENT',
+            `Cannot listen on ${formatUrl(options.host, options.port)}: ${error.code ?? error.message}.`,
+            {
+              metaMessages: ['Choose another port (0 picks a free one) or host.'],
+              cause: error,
+            },
+          ),
+        )
+      }
+      const onListening = () => {
+        server.off('error', onError)
+        resolve()
+      }
+      server.once('error', onError)
+      server.once('listening', onListening)
+      server.listen(options.port, options.host)
+    })
+    const { port } = server.address() as AddressInfo
+    url = formatUrl(options.host, port)
+    log.info(
+      { url, address: account.address, chainId: domain.chainId, roles: options.roles },
+      'listening',
+    )
+    recovery = executor.recover().catch((error: unknown) => {
+      log.error({ err: error }, 'recovery failed')
+      return { completed: 0, failed: 0, skipped: 0 }
+    })
+    return url
+  }
+
+  async function closeServer(): Promise<void> {
+    if (!server.listening) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        // connections still open after the grace period (slow clients): cut them
+        if ('closeAllConnections' in server) server.closeAllConnections()
+      }, 1000)
+      server.close(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+      if ('closeIdleConnections' in server) server.closeIdleConnections()
+    })
+  }
+
+  async function shutdown(): Promise<void> {
+    stopping = true
+    log.info({ inFlight: executor.inFlight }, 'stopping')
+    const serverClosed = closeServer()
+    if (!(await executor.drain(options.drainTimeoutMs))) {
+      log.warn(
+        { inFlight: executor.inFlight },
+        'drain timed out: aborting running jobs (they resume on restart)',
+      )
+      controller.abort(new BaseError('ABORTED', 'The node is stopping.'))
+      await executor.drain(5_000)
+    }
+    await recovery
+    await serverClosed
+    controller.abort(new BaseError('ABORTED', 'The node is stopping.'))
+    if (ownsEngine) await engine.close()
+    jobs.close()
+    log.info('stopped')
+  }
+
+  return {
+    options,
+    address: account.address,
+    domain,
+    app,
+    metrics,
+    executor,
+    jobs,
+    signal: controller.signal,
+    get url() {
+      return url
+    },
+    get recovery() {
+      return recovery
+    },
+    start() {
+      starting ??= listen()
+      return starting
+    },
+    stop() {
+      stopped ??= shutdown()
+      return stopped
+    },
+  }
+}

@@ -1,0 +1,342 @@
+import type { Engine } from '@verity/engine'
+import type { StoredModel } from '@verity/hub'
+import {
+  BaseError,
+  type Hash,
+  hashEngineDescriptor,
+  namedTensorsToJson,
+  type VerityDomain,
+} from '@verity/protocol'
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { matchedRoutes } from 'hono/route'
+import packageJson from '../../package.json' with { type: 'json' }
+import type { JobStore } from '../db/createJobStore.ts'
+import type { Executor } from '../executor.ts'
+import type { NodeLogger } from '../logger.ts'
+import type { NodeMetrics } from '../metrics.ts'
+import type { ModelService } from '../models.ts'
+import type { NodeRole } from '../options.ts'
+import { errorToResponse } from './errorToResponse.ts'
+import { parseInferBody } from './parseInferBody.ts'
+
+/**
+ * Limits and switches of the HTTP API (from `NodeOptions`).
+ *
+ * @example
+ * ```ts
+ * const options: HttpApiOptions = { maxBodyBytes: 8 << 20, maxModelBytes: 512 << 20, allowPublish: true }
+ * ```
+ */
+export type HttpApiOptions = {
+  maxBodyBytes: number
+  maxModelBytes: number
+  allowPublish: boolean
+}
+
+/**
+ * What the HTTP API needs from the node; each route uses only some of it.
+ *
+ * @example
+ * ```ts
+ * const app = createHttpApi(options, { executor, models, jobs, metrics, logger, engine, address, domain, roles, isStopping: () => false })
+ * ```
+ */
+export type HttpApiComponents = {
+  executor: Executor
+  models: ModelService
+  jobs: JobStore
+  metrics: NodeMetrics
+  logger: NodeLogger
+  engine: Pick<Engine, 'descriptor' | 'settingsHash'>
+  /** The node's address (its key signs receipts). */
+  address: `0x${string}`
+  domain: VerityDomain
+  roles: readonly NodeRole[]
+  /** True once the node is stopping: requests get 503, health reports `stopping`. */
+  isStopping: () => boolean
+  now?: (() => number) | undefined
+}
+
+/**
+ * The body of `GET /v1/network`: who this node is and what it signs under.
+ *
+ * @example
+ * ```ts
+ * const info: NetworkInfo = await (await fetch(`${url}/v1/network`)).json()
+ * ```
+ */
+export type NetworkInfo = {
+  name: 'verity'
+  version: string
+  address: `0x${string}`
+  chainId: number
+  domain: VerityDomain
+  roles: NodeRole[]
+  modes: string[]
+  engine: Engine['descriptor'] & { settingsHash: Hash }
+}
+
+/**
+ * One entry of `GET /v1/models`.
+ *
+ * @example
+ * ```ts
+ * const { models }: { models: ModelSummary[] } = await (await fetch(`${url}/v1/models`)).json()
+ * ```
+ */
+export type ModelSummary = {
+  name: string
+  version: string
+  cid: string
+  manifestHash: Hash
+  format: string
+  description?: string
+}
+
+function summary(model: StoredModel): ModelSummary {
+  return {
+    name: model.manifest.name,
+    version: model.manifest.version,
+    cid: model.cid,
+    manifestHash: model.manifestHash,
+    format: model.manifest.format,
+    ...(model.manifest.description === undefined
+      ? {}
+      : { description: model.manifest.description }),
+  }
+}
+
+const json = { 'content-type': 'application/json; charset=utf-8' }
+
+async function readJson(request: Request): Promise<unknown> {
+  const text = await request.text()
+  try {
+    return JSON.parse(text)
+  } catch (cause) {
+    throw new BaseError('INVALID_JSON', 'The request body is not valid JSON.', {
+      details: (cause as Error).message,
+      metaMessages: ['Send a JSON object with content-type application/json.'],
+    })
+  }
+}
+
+function tooLarge(what: string, limit: number): never {
+  throw new BaseError(
+    'REQUEST_TOO_LARGE',
+    `The ${what} is larger than this node accepts (${limit} bytes).`,
+    { metaMessages: ['Send smaller inputs (base64 tensors are the most compact form).'] },
+  )
+}
+
+/**
+ * The node's HTTP API (Hono), versioned under `/v1`:
+ *
+ * | route | |
+ * |---|---|
+ * | `POST /v1/infer` | run a model: `{ model, inputs, request?, requester?, signature?, includeOutput? }` → `{ receipt, output }` |
+ * | `GET /v1/models` | `{ models: ModelSummary[] }` |
+ * | `POST /v1/models?name=&version=&license=&description=` | publish raw ONNX bytes → `{ cid, manifestHash, manifest, added }` (201 when added) |
+ * | `GET /v1/models/:ref` | `{ cid, manifestHash, manifest }` for a CID, name or name@version |
+ * | `GET /v1/receipts/:id` | `{ receipt }` of a finished job |
+ * | `GET /v1/jobs/:id` | `{ id, status, modelCid, mode, requester, attempts, createdAt, updatedAt, error? }` |
+ * | `GET /v1/network` | {@link NetworkInfo} |
+ * | `GET /v1/health` | `{ status: 'ok' }` (503 `stopping` while shutting down) |
+ * | `GET /v1/metrics` | Prometheus text |
+ *
+ * Every error goes through `errorToResponse` (in `onError` and `notFound`), so every failure is a
+ * JSON `{ error: { code, message, hints? } }` with a status derived from the code. Routes are
+ * tested in-process with `app.request()`.
+ *
+ * @example
+ * ```ts
+ * const app = createHttpApi({ maxBodyBytes, maxModelBytes, allowPublish: true }, components)
+ * const response = await app.request('/v1/health')
+ * ```
+ */
+export function createHttpApi(options: HttpApiOptions, components: HttpApiComponents): Hono {
+  const { executor, models, jobs, metrics, domain } = components
+  const logger = components.logger.child({ module: 'http' })
+  const app = new Hono()
+
+  app.onError((error) => errorToResponse(error, logger))
+  app.notFound((c) =>
+    errorToResponse(
+      new BaseError('ROUTE_NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, {
+        metaMessages: [
+          'The API is under /v1: infer, models, receipts, jobs, network, health, metrics.',
+        ],
+      }),
+      logger,
+    ),
+  )
+
+  app.use('*', async (c, next) => {
+    const started = performance.now()
+    await next()
+    const last = matchedRoutes(c).at(-1)
+    const route = last && last.method !== 'ALL' ? last.path : 'unmatched'
+    metrics.httpRequests.inc({ route, status: String(c.res.status) })
+    metrics.httpDuration.observe({ route }, (performance.now() - started) / 1000)
+    logger.debug({ method: c.req.method, route, status: c.res.status }, 'request')
+  })
+
+  app.use('*', async (c, next) => {
+    const path = c.req.path
+    if (components.isStopping() && path !== '/v1/health' && path !== '/v1/metrics')
+      throw new BaseError('NODE_UNAVAILABLE', 'The node is shutting down.', {
+        metaMessages: ['Retry on another node, or here after it restarts.'],
+      })
+    await next()
+  })
+
+  app.use(
+    '/v1/infer',
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => tooLarge('request body', options.maxBodyBytes),
+    }),
+  )
+
+  app.post('/v1/infer', async (c) => {
+    const call = parseInferBody(await readJson(c.req.raw))
+    const result = await executor.infer(call)
+    const output = JSON.stringify(namedTensorsToJson(result.outputs))
+    return c.body(`{"receipt":${result.receiptJson},"output":${output}}`, 200, {
+      ...json,
+      'verity-replayed': String(result.replayed),
+    })
+  })
+
+  app.get('/v1/models', async (c) => {
+    const list = await models.list()
+    return c.json({ models: list.map(summary) })
+  })
+
+  app.post(
+    '/v1/models',
+    bodyLimit({
+      maxSize: options.maxModelBytes,
+      onError: () => tooLarge('model file', options.maxModelBytes),
+    }),
+    async (c) => {
+      if (!options.allowPublish)
+        throw new BaseError('PUBLISH_DISABLED', 'This node does not accept model uploads.', {
+          metaMessages: ['Publish to a node started with publishing allowed.'],
+        })
+      const name = c.req.query('name')
+      if (name === undefined || name === '')
+        throw new BaseError('INVALID_ARGUMENT', 'The query parameter "name" is required.', {
+          metaMessages: [
+            'POST /v1/models?name=digits&version=1.0.0 with the ONNX bytes as the body.',
+          ],
+        })
+      const bytes = new Uint8Array(await c.req.arrayBuffer())
+      if (bytes.length === 0)
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          'The request body is empty; expected the ONNX file bytes.',
+          {
+            metaMessages: ['Send the file as application/octet-stream.'],
+          },
+        )
+      const added = await models.publish({
+        bytes,
+        name,
+        version: c.req.query('version') || undefined,
+        license: c.req.query('license') || undefined,
+        description: c.req.query('description') || undefined,
+      })
+      return c.json(
+        {
+          cid: added.cid,
+          manifestHash: added.manifestHash,
+          manifest: added.manifest,
+          added: added.added,
+        },
+        added.added ? 201 : 200,
+      )
+    },
+  )
+
+  app.get('/v1/models/:ref', async (c) => {
+    const model = await models.resolve(c.req.param('ref'))
+    return c.json({ cid: model.cid, manifestHash: model.manifestHash, manifest: model.manifest })
+  })
+
+  app.get('/v1/receipts/:id', (c) => {
+    const id = c.req.param('id')
+    const stored = jobs.getReceipt(id)
+    if (stored === undefined) {
+      const job = jobs.get(id)
+      throw new BaseError(
+        'RECEIPT_NOT_FOUND',
+        job === undefined
+          ? `No job ${id} on this node.`
+          : `Job ${id} has no receipt: it is ${job.status}.`,
+        {
+          metaMessages: [
+            job === undefined
+              ? 'Receipts are kept by the node that executed the job.'
+              : `See GET /v1/jobs/${id} for its status.`,
+          ],
+        },
+      )
+    }
+    return c.body(`{"receipt":${stored.receiptJson}}`, 200, json)
+  })
+
+  app.get('/v1/jobs/:id', (c) => {
+    const id = c.req.param('id')
+    const job = jobs.get(id)
+    if (job === undefined) throw new BaseError('JOB_NOT_FOUND', `No job ${id} on this node.`)
+    return c.json({
+      id: job.id,
+      status: job.status,
+      modelCid: job.modelCid,
+      mode: job.mode,
+      requester: job.requester,
+      attempts: job.attempts,
+      createdAt: job.createdAt,
+      updatedAt: job.updatedAt,
+      ...(job.error ? { error: job.error } : {}),
+    })
+  })
+
+  app.get('/v1/network', (c) => {
+    const info: NetworkInfo = {
+      name: 'verity',
+      version: packageJson.version,
+      address: components.address,
+      chainId: domain.chainId,
+      domain,
+      roles: [...components.roles],
+      modes: [...executor.modes],
+      engine: {
+        ...components.engine.descriptor,
+        settingsHash: hashEngineDescriptor(components.engine.descriptor),
+      },
+    }
+    return c.json(info)
+  })
+
+  app.get('/v1/health', (c) => {
+    const stopping = components.isStopping()
+    return c.json(
+      {
+        status: stopping ? 'stopping' : 'ok',
+        address: components.address,
+        jobsInFlight: executor.inFlight,
+      },
+      stopping ? 503 : 200,
+    )
+  })
+
+  app.get('/v1/metrics', async (c) => {
+    return c.body(await metrics.registry.metrics(), 200, {
+      'content-type': metrics.registry.contentType,
+    })
+  })
+
+  return app
+}

@@ -1,0 +1,132 @@
+// `node packages/node/src/main.ts --data-dir D --port P --key-file K`: runs one Verity node until
+// SIGINT/SIGTERM. Keys come from --key-file, $VERITY_PRIVATE_KEY or <data-dir>/key.json, never argv.
+// Logs are JSON lines on stdout; the `listening` line carries the bound URL.
+import { parseArgs } from 'node:util'
+import { BaseError, isBaseError } from '@verity/protocol'
+import { createLogger } from './logger.ts'
+import {
+  defaultNodeOptions,
+  type NodeLogLevel,
+  type NodeOptionsInput,
+  type NodeRole,
+} from './options.ts'
+
+const usage = `Usage: node packages/node/src/main.ts [options]
+
+  --data-dir DIR        node data (database, model store, default key) [${defaultNodeOptions.dataDir}]
+  --host HOST           interface to bind [${defaultNodeOptions.host}]
+  --port PORT           TCP port, 0 = any free port [${defaultNodeOptions.port}]
+  --key-file FILE       key file {"version":1,"address","privateKey"} (else $VERITY_PRIVATE_KEY, else DIR/key.json)
+  --roles LIST          comma-separated: gateway,executor,verifier [all]
+  --chain-id ID         settlement chain id for the EIP-712 domain [31337]
+  --settlement ADDRESS  settlement contract (EIP-712 verifyingContract)
+  --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [${defaultNodeOptions.logLevel}]
+  --workers N           engine worker processes [1]
+  --no-publish          refuse POST /v1/models
+  -h, --help`
+
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value))
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `--${name} must be a non-negative integer; got "${value}".`,
+    )
+  return Number(value)
+}
+
+function parseOptions(argv: string[]): NodeOptionsInput | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'data-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'key-file': { type: 'string' },
+      roles: { type: 'string' },
+      'chain-id': { type: 'string' },
+      settlement: { type: 'string' },
+      'log-level': { type: 'string' },
+      workers: { type: 'string' },
+      'no-publish': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) return undefined
+  const chainId = integer('chain-id', values['chain-id'])
+  if (values.settlement !== undefined && chainId === undefined)
+    throw new BaseError('INVALID_ARGUMENT', '--settlement needs --chain-id.')
+  return {
+    dataDir: values['data-dir'],
+    host: values.host,
+    port: integer('port', values.port),
+    keyFile: values['key-file'],
+    roles: values.roles?.split(',').map((role) => role.trim()) as NodeRole[] | undefined,
+    network:
+      chainId === undefined
+        ? undefined
+        : { chainId, settlement: values.settlement as `0x${string}` | undefined },
+    logLevel: values['log-level'] as NodeLogLevel | undefined,
+    engine: { workers: integer('workers', values.workers) },
+    allowPublish: values['no-publish'] ? false : undefined,
+  }
+}
+
+async function main(): Promise<number> {
+  let input: NodeOptionsInput | undefined
+  try {
+    input = parseOptions(process.argv.slice(2))
+  } catch (error) {
+    process.stderr.write(
+      `error ${isBaseError(error) ? error.code : 'INVALID_ARGUMENT'}: ${(error as Error).message.split('\n')[0]}\n\n${usage}\n`,
+    )
+    return 2
+  }
+  if (input === undefined) {
+    process.stdout.write(`${usage}\n`)
+    return 0
+  }
+  const logger = createLogger({ level: input.logLevel ?? defaultNodeOptions.logLevel })
+  // loaded after the arguments are checked: usage errors and --help answer at once
+  const { createVerityNode } = await import('./createVerityNode.ts')
+  const node = await createVerityNode(input, { logger })
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without draining')
+      process.exit(130)
+    }
+    logger.info({ signal }, 'signal: stopping gracefully (send again to force)')
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    await node.start()
+  } catch (error) {
+    await node.stop()
+    throw error
+  }
+  return -1 // keep running until a signal
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exitCode = code
+  },
+  (error: unknown) => {
+    const base = isBaseError(error) ? error : undefined
+    process.stderr.write(
+      `error ${base?.code ?? 'INTERNAL'}: ${base ? base.message : String((error as Error)?.stack ?? error)}\n`,
+    )
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { resolve } from 'node:path'
+import { test } from 'node:test'
+import { localDomain } from '@verity/protocol'
+import { defaultNodeOptions, nodeDomain, nodePaths, resolveNodeOptions } from './options.ts'
+
+test('default: loopback, any port, every role, 8 MiB bodies', () => {
+  const options = resolveNodeOptions()
+  assert.equal(options.host, '127.0.0.1')
+  assert.equal(options.port, 0)
+  assert.deepEqual(options.roles, ['gateway', 'executor', 'verifier'])
+  assert.equal(options.maxBodyBytes, 8 * 1024 * 1024)
+  assert.equal(options.dataDir, resolve(defaultNodeOptions.dataDir))
+  assert.equal(options.network, undefined)
+})
+
+test('behavior: paths become absolute, roles canonical, undefined means default', () => {
+  const options = resolveNodeOptions({
+    dataDir: 'data',
+    keyFile: 'k.json',
+    roles: ['verifier', 'gateway'],
+    port: undefined,
+  })
+  assert.equal(options.dataDir, resolve('data'))
+  assert.equal(options.keyFile, resolve('k.json'))
+  assert.deepEqual(options.roles, ['gateway', 'verifier'])
+  assert.equal(options.port, 0)
+  assert.deepEqual(nodePaths('/d'), {
+    database: '/d/node.sqlite',
+    store: '/d/store',
+    key: '/d/key.json',
+  })
+})
+
+test('behavior: the signing domain follows the network options', () => {
+  assert.deepEqual(nodeDomain(undefined), localDomain)
+  assert.deepEqual(
+    nodeDomain({ chainId: 10, settlement: '0x5fbdb2315678afecb367f032d93f642f64180aa3' }),
+    {
+      name: 'Verity',
+      version: '1',
+      chainId: 10,
+      verifyingContract: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+    },
+  )
+})
+
+test('error: invalid options name the option', () => {
+  assert.throws(() => resolveNodeOptions({ port: 70000 }), {
+    code: 'INVALID_ARGUMENT',
+    message: /"port" is 70000/,
+  })
+  assert.throws(() => resolveNodeOptions({ roles: [] }), { message: /"roles"/ })
+  assert.throws(() => resolveNodeOptions({ roles: ['miner' as 'gateway'] }), { message: /"roles"/ })
+  assert.throws(() => resolveNodeOptions({ logLevel: 'loud' as 'info' }), { message: /"logLevel"/ })
+  assert.throws(() => resolveNodeOptions({ dataDir: '' }), { message: /"dataDir"/ })
+  assert.throws(() => resolveNodeOptions({ network: { chainId: 0 } }), {
+    message: /"network.chainId"/,
+  })
+  assert.throws(() => resolveNodeOptions({ network: { chainId: 1, settlement: '0x12' } }), {
+    message: /"network.settlement"/,
+  })
+})

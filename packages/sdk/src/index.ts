@@ -1,0 +1,11 @@
+// The Verity SDK: `createClient({ transport: http(url), account })` plus standalone actions.
+export * from './actions/getModel.ts'
+export * from './actions/getNetwork.ts'
+export * from './actions/getReceipt.ts'
+export * from './actions/infer.ts'
+export * from './actions/listModels.ts'
+export * from './actions/publishModel.ts'
+export * from './actions/verifyReceipt.ts'
+export * from './createClient.ts'
+export * from './transports/http.ts'
+export * from './types.ts'
