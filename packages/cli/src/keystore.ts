@@ -27,7 +27,8 @@ export function accountFromPrivateKey(privateKey: unknown, source: string): Loca
 }
 
 /**
- * Creates a new secp256k1 key file; refuses to overwrite an existing one unless `force`.
+ * Creates a secp256k1 key file (mode 0600) holding a new random key, or `privateKey` when given
+ * (the devnet's test keys); refuses to overwrite an existing file unless `force`.
  *
  * @example
  * ```ts
@@ -36,9 +37,10 @@ export function accountFromPrivateKey(privateKey: unknown, source: string): Loca
  */
 export async function createKeyFile(
   path: string,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; privateKey?: `0x${string}` } = {},
 ): Promise<KeyFile> {
-  const privateKey = generatePrivateKey()
+  const privateKey = options.privateKey ?? generatePrivateKey()
+  accountFromPrivateKey(privateKey, 'the key to write')
   const key: KeyFile = { version: 1, address: privateKeyToAccount(privateKey).address, privateKey }
   await mkdir(dirname(path), { recursive: true })
   const flags =

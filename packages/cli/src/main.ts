@@ -1,8 +1,12 @@
 import { BaseError } from '@verity/protocol'
 import { Command, CommanderError, Option } from 'commander'
+import { devnet } from './commands/devnet.ts'
 import { infer } from './commands/infer.ts'
 import { keysNew, keysShow } from './commands/keys.ts'
 import { modelAdd, modelList, modelShow } from './commands/model.ts'
+import { modelPublish } from './commands/modelPublish.ts'
+import { models } from './commands/models.ts'
+import { node } from './commands/node.ts'
 import { verify } from './commands/verify.ts'
 import { type CliOptions, defaultCliOptions } from './options.ts'
 import { type Io, printError, processIo } from './output.ts'
@@ -84,6 +88,37 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
       ),
     )
   model
+    .command('publish')
+    .argument('<file>', 'an ONNX model file')
+    .description('upload a model to a node (which validates, stores and serves it)')
+    .requiredOption('--node <url>', 'the node, e.g. http://127.0.0.1:8546')
+    .option('--name <name>', 'model name (default: from the file name)')
+    .option('--model-version <semver>', 'model version (default 1.0.0)')
+    .option('--license <spdx>', 'licence of the model')
+    .option('--description <text>', 'one-line description')
+    .action(
+      action(
+        (
+          options,
+          file: string,
+          flags: {
+            node: string
+            name?: string
+            modelVersion?: string
+            license?: string
+            description?: string
+          },
+        ) =>
+          modelPublish(io, options, file, {
+            node: flags.node,
+            ...(flags.name ? { name: flags.name } : {}),
+            ...(flags.modelVersion ? { version: flags.modelVersion } : {}),
+            ...(flags.license ? { license: flags.license } : {}),
+            ...(flags.description ? { description: flags.description } : {}),
+          }),
+      ),
+    )
+  model
     .command('list')
     .description('list stored models')
     .action(action((options) => modelList(io, options)))
@@ -94,10 +129,23 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .action(action((options, reference: string) => modelShow(io, options, reference)))
 
   program
+    .command('models')
+    .description('list the models a node serves (--node), or the local store')
+    .option('--node <url>', 'the node, e.g. http://127.0.0.1:8546')
+    .action(action((options, flags: { node?: string }) => models(io, options, flags)))
+
+  program
     .command('infer')
     .argument('<model>', 'a CID, a name or name@version')
-    .description('run a model locally and write a signed receipt (mode none)')
+    .description(
+      'run a model and write a signed receipt: locally (mode none), or on a node with --node',
+    )
     .requiredOption('--input <file>', 'JSON tensors, a .npy array or a .png image')
+    .option('--node <url>', 'run on this node through the SDK; the receipt is verified offline')
+    .addOption(
+      new Option('--mode <mode>', 'verification mode (with --node)').choices(['none', 'reexec']),
+    )
+    .option('--quorum <k>', 'verifiers that must re-execute and co-sign (--mode reexec)')
     .option('--out <file>', 'where to write the receipt (default: <home>/receipts/<job id>.json)')
     .option('--key <file>', 'key file (default: $VERITY_PRIVATE_KEY or <home>/key.json)')
     .option('--raw-pixels', 'PNG input: keep float pixels in 0–255 instead of 0–1')
@@ -121,6 +169,31 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
         verify(io, options, file, flags),
       ),
     )
+
+  program
+    .command('devnet')
+    .description(
+      'run a whole Verity network here: anvil, contracts, staked nodes, demo models (Ctrl+C stops)',
+    )
+    .option('--nodes <n>', 'number of nodes', '4')
+    .option('--data-dir <dir>', 'devnet data; a second run reuses it (default: <home>/devnet)')
+    .option('--port-base <port>', 'anvil on P, node i on P+i; 0 picks free ports', '8545')
+    .action(
+      action((options, flags: { nodes?: string; dataDir?: string; portBase?: string }) =>
+        devnet(io, options, flags),
+      ),
+    )
+
+  program
+    .command('node')
+    .description(
+      "run the node daemon in the foreground (flags as the daemon's --help lists them; --data-dir defaults to <home>)",
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[flags...]', 'daemon flags, e.g. --port 8080 --key-file key.json')
+    .action(action((options, args: string[]) => node(options, args)))
 
   return program
 }

@@ -93,9 +93,7 @@ const gasCost = (receipt: TransactionReceipt): bigint => receipt.gasUsed * recei
 const balance = (index: number) => chain.publicClient.getBalance({ address: addr(index) })
 
 async function advance(seconds: number): Promise<void> {
-  const latest = await chain.publicClient.getBlock()
-  await chain.testClient.setNextBlockTimestamp({ timestamp: latest.timestamp + BigInt(seconds) })
-  await chain.testClient.mine({ blocks: 1 })
+  await chain.increaseTime(seconds)
 }
 
 before(async () => {

@@ -94,9 +94,7 @@ async function mined(hash: Hex) {
 }
 
 async function advance(seconds: number): Promise<void> {
-  const latest = await chain.publicClient.getBlock()
-  await chain.testClient.setNextBlockTimestamp({ timestamp: latest.timestamp + BigInt(seconds) })
-  await chain.testClient.mine({ blocks: 1 })
+  await chain.increaseTime(seconds)
 }
 
 before(async () => {

@@ -24,6 +24,18 @@ import {
   nodePaths,
   resolveNodeOptions,
 } from './options.ts'
+import { createReexecVerification } from './verification/createReexecVerification.ts'
+import {
+  createVerificationStore,
+  type VerificationStore,
+} from './verification/createVerificationStore.ts'
+import { createVerifier, type Verifier } from './verification/createVerifier.ts'
+import { createStaticPeerDirectory, type PeerDirectory } from './verification/peerDirectory.ts'
+import { createLocalSeedSource, type SeedSource } from './verification/seedSource.ts'
+import {
+  createVerificationMetrics,
+  type VerificationMetrics,
+} from './verification/verificationMetrics.ts'
 
 /**
  * Parts a caller may supply instead of the defaults (tests, embedders). Whatever is supplied is
@@ -42,8 +54,16 @@ export type NodeComponents = {
   logger?: NodeLogger | undefined
   /** Where `VERITY_PRIVATE_KEY` is read (default `process.env`). */
   env?: Readonly<Record<string, string | undefined>> | undefined
-  /** Verification modes beyond `none` (the seam for `reexec`, `zk`, `tee`). */
+  /**
+   * Verification modes beyond `none` (the seam for `reexec`, `zk`, `tee`). Default: `reexec` by
+   * re-execution quorums, when the node has peers (`options.peers` or a `peers` directory); a
+   * supplied verification for a mode replaces the default.
+   */
   verifications?: readonly Verification[] | undefined
+  /** Who the peers are. Default: the static `options.peers` (NodeRegistry later). */
+  peers?: PeerDirectory | undefined
+  /** What seeds verifier selection. Default: `createLocalSeedSource()` (no chain: no `selection`). */
+  seeds?: SeedSource | undefined
   /** Clock in Unix milliseconds. */
   now?: (() => number) | undefined
 }
@@ -66,6 +86,12 @@ export type VerityNode = {
   readonly metrics: NodeMetrics
   readonly executor: Executor
   readonly jobs: JobStore
+  /** The verifier role (`POST /v1/verify`). */
+  readonly verifier: Verifier
+  /** Attestations given and fraud evidence (`GET /v1/evidence`). */
+  readonly verification: VerificationStore
+  readonly verificationMetrics: VerificationMetrics
+  readonly peers: PeerDirectory
   /** Aborts when the node stops; everything long-running listens to it. */
   readonly signal: AbortSignal
   /** The bound URL once started. */
@@ -87,7 +113,8 @@ function formatUrl(host: string, port: number): string {
 }
 
 /**
- * The composition root: options → key → database → model store → engine → executor → HTTP API.
+ * The composition root: options → key → database → model store → engine → peers → verifier and
+ * `reexec` verification → executor → HTTP API.
  * Nothing listens until `start()`; `stop()` tears down in reverse order. One `AbortSignal`
  * (`node.signal`) spans the node's life.
  *
@@ -120,10 +147,18 @@ export async function createVerityNode(
     path: paths.database,
     ...(components.now ? { now: components.now } : {}),
   })
+  let verification: VerificationStore
   let engine: Engine
+  try {
+    verification = createVerificationStore({ path: paths.database, now: components.now })
+  } catch (error) {
+    jobs.close()
+    throw error
+  }
   try {
     engine = components.engine ?? createOnnxEngine(options.engine)
   } catch (error) {
+    verification.close()
     jobs.close()
     throw error
   }
@@ -133,6 +168,41 @@ export async function createVerityNode(
     limits: { maxModelBytes: options.maxModelBytes },
   })
   const models = createModelService({ store, engine, logger })
+  const peers = components.peers ?? createStaticPeerDirectory(options.peers)
+  const verificationMetrics = createVerificationMetrics(metrics.registry)
+  const supplied = components.verifications ?? []
+  // `reexec` is offered when there is someone to verify with: configured peers or a directory
+  const offersReexec = components.peers !== undefined || options.peers.length > 0
+  const verifications =
+    supplied.some((v) => v.mode === 'reexec') || !offersReexec
+      ? supplied
+      : [
+          ...supplied,
+          createReexecVerification(
+            { domain, timeoutMs: options.verifyTimeoutMs },
+            {
+              address: account.address,
+              peers,
+              seeds: components.seeds ?? createLocalSeedSource(),
+              store: verification,
+              metrics: verificationMetrics,
+              logger,
+            },
+          ),
+        ]
+  const verifier = createVerifier(
+    { domain, enabled: options.roles.includes('verifier') },
+    {
+      account,
+      engine,
+      models,
+      peers,
+      store: verification,
+      metrics: verificationMetrics,
+      logger,
+      signal: controller.signal,
+    },
+  )
   const executor = createExecutor(
     {
       domain,
@@ -148,7 +218,7 @@ export async function createVerityNode(
       metrics,
       logger,
       signal: controller.signal,
-      verifications: components.verifications,
+      verifications,
       now: components.now,
     },
   )
@@ -166,6 +236,8 @@ export async function createVerityNode(
       metrics,
       logger,
       engine,
+      verifier,
+      evidence: verification,
       address: account.address,
       domain,
       roles: options.roles,
@@ -245,7 +317,11 @@ export async function createVerityNode(
     await recovery
     await serverClosed
     controller.abort(new BaseError('ABORTED', 'The node is stopping.'))
+    // aborted re-executions settle before the database they write to closes
+    if (!(await verifier.drain(5_000)))
+      log.warn({ inFlight: verifier.inFlight }, 'verifications still running at stop')
     if (ownsEngine) await engine.close()
+    verification.close()
     jobs.close()
     log.info('stopped')
   }
@@ -258,6 +334,10 @@ export async function createVerityNode(
     metrics,
     executor,
     jobs,
+    verifier,
+    verification,
+    verificationMetrics,
+    peers,
     signal: controller.signal,
     get url() {
       return url

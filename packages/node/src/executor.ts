@@ -88,6 +88,11 @@ export type InferResult = {
  */
 export type Verification = {
   mode: Exclude<Mode, 'none'>
+  /**
+   * Refuses, before the job is stored or run, a request this mode cannot serve (a quorum out of
+   * range, too few peers). Optional.
+   */
+  check?(parameters: { request: InferenceRequestMessage; model: StoredModel }): Promise<void>
   complete(parameters: {
     job: JobRecord
     model: StoredModel
@@ -459,6 +464,10 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
       validateInputs(model.manifest, call.inputs)
       mode = call.request === undefined ? 'none' : checkMode(call.request.mode)
       const { request, requester, signature } = await authorize(call, model)
+      const verification = mode === 'none' ? undefined : verifications.get(mode)
+      // a finished job is answered from the store below, whatever the verifiers' state now
+      if (verification?.check && jobs.get(computeJobId(requester, request))?.status !== 'done')
+        await verification.check({ request, model })
       refuseWhenClosed()
       const id = computeJobId(requester, request)
       // From here to `track` there is no await: a second call with the same id sees this one.

@@ -1,4 +1,4 @@
-// The Verity node: composition root, options, executor, job store and HTTP API.
+// The Verity node: composition root, options, executor, verification, job store and HTTP API.
 export * from './createVerityNode.ts'
 export * from './db/createJobStore.ts'
 export * from './db/migrations.ts'
@@ -12,3 +12,4 @@ export * from './metrics.ts'
 export * from './models.ts'
 export * from './options.ts'
 export * from './requestJson.ts'
+export * from './verification/index.ts'

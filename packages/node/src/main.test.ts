@@ -176,6 +176,17 @@ test('behavior: a node killed while running a slow model completes the job after
   assert.equal(await second.exited, 0)
 })
 
+test('behavior: --peer flags give the node peers: it offers reexec', async () => {
+  const peer = `${testAccounts.client.address}@http://127.0.0.1:9`
+  const node = await spawnNode(['--data-dir', await dataDir(), '--peer', peer], {
+    VERITY_PRIVATE_KEY: nodeKey,
+  })
+  const network = (await (await fetch(`${node.url}/v1/network`)).json()) as { modes: string[] }
+  assert.deepEqual(network.modes, ['none', 'reexec'])
+  node.process.kill('SIGTERM')
+  assert.equal(await node.exited, 0)
+})
+
 test('error: bad arguments and a missing key exit with a message, never a stack', async () => {
   const dir = await dataDir()
   await assert.rejects(spawnNode(['--data-dir', dir]), (error: Error & { details?: string }) => {
@@ -187,6 +198,16 @@ test('error: bad arguments and a missing key exit with a message, never a stack'
     spawnNode(['--data-dir', dir, '--port', 'eighty']),
     (error: Error & { details?: string }) => {
       assert.match(String(error.details), /^error INVALID_ARGUMENT: --port must be/m)
+      return true
+    },
+  )
+  await assert.rejects(
+    spawnNode(['--data-dir', dir, '--peer', 'http://127.0.0.1:8081']),
+    (error: Error & { details?: string }) => {
+      assert.match(
+        String(error.details),
+        /^error INVALID_ARGUMENT: --peer "http:.*" is not <address>@<url>/m,
+      )
       return true
     },
   )

@@ -10,6 +10,7 @@ import {
   type NodeOptionsInput,
   type NodeRole,
 } from './options.ts'
+import { parsePeer } from './verification/peerDirectory.ts'
 
 const usage = `Usage: node packages/node/src/main.ts [options]
 
@@ -22,6 +23,8 @@ const usage = `Usage: node packages/node/src/main.ts [options]
   --settlement ADDRESS  settlement contract (EIP-712 verifyingContract)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [${defaultNodeOptions.logLevel}]
   --workers N           engine worker processes [1]
+  --peer ADDRESS@URL    a peer node (verifier for reexec jobs, executor whose jobs this node verifies); repeatable
+  --verify-timeout-ms MS  how long to wait for one verifier before replacing it [${defaultNodeOptions.verifyTimeoutMs}]
   --no-publish          refuse POST /v1/models
   -h, --help`
 
@@ -49,6 +52,8 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
       settlement: { type: 'string' },
       'log-level': { type: 'string' },
       workers: { type: 'string' },
+      peer: { type: 'string', multiple: true },
+      'verify-timeout-ms': { type: 'string' },
       'no-publish': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -70,6 +75,8 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
     logLevel: values['log-level'] as NodeLogLevel | undefined,
     engine: { workers: integer('workers', values.workers) },
     allowPublish: values['no-publish'] ? false : undefined,
+    peers: values.peer?.map(parsePeer),
+    verifyTimeoutMs: integer('verify-timeout-ms', values['verify-timeout-ms']),
   }
 }
 

@@ -32,6 +32,28 @@ test('behavior: paths become absolute, roles canonical, undefined means default'
   })
 })
 
+test('behavior: peers are validated and normalized; the verifier timeout defaults to 10 s', () => {
+  const defaults = resolveNodeOptions()
+  assert.deepEqual(defaults.peers, [])
+  assert.equal(defaults.verifyTimeoutMs, 10_000)
+  const options = resolveNodeOptions({
+    peers: [
+      { address: '0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a', url: 'http://127.0.0.1:8081/' },
+    ],
+    verifyTimeoutMs: 500,
+  })
+  assert.deepEqual(options.peers, [
+    { address: '0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A', url: 'http://127.0.0.1:8081' },
+  ])
+  assert.equal(options.verifyTimeoutMs, 500)
+  assert.deepEqual(defaultNodeOptions.peers, [], 'the defaults are not shared and mutated')
+  assert.throws(() => resolveNodeOptions({ peers: [{ address: '0x1', url: 'http://a' }] }), {
+    code: 'INVALID_ARGUMENT',
+    message: /peers\[0\]\.address/,
+  })
+  assert.throws(() => resolveNodeOptions({ verifyTimeoutMs: 0 }), { message: /"verifyTimeoutMs"/ })
+})
+
 test('behavior: the signing domain follows the network options', () => {
   assert.deepEqual(nodeDomain(undefined), localDomain)
   assert.deepEqual(

@@ -3,10 +3,12 @@ import type { OnnxEngineOptionsInput } from '@verity/engine'
 import { defaultOnnxLimits } from '@verity/hub'
 import { BaseError, localDomain, type VerityDomain } from '@verity/protocol'
 import { getAddress, isAddress } from 'viem'
+import { type NodePeer, normalizePeers } from './verification/peerDirectory.ts'
 
 /**
  * What a node does: `gateway` serves the public HTTP API, `executor` runs models and signs
- * receipts, `verifier` re-executes other nodes' jobs (a later issue: accepted and reported only).
+ * receipts, `verifier` re-executes its peers' `reexec` jobs and signs attestations
+ * (`POST /v1/verify`).
  *
  * @example
  * ```ts
@@ -97,11 +99,20 @@ export type NodeOptions = {
   maxJobAttempts: number
   /** Deadline the node gives unsigned requests that do not carry one, in seconds from now. */
   unsignedDeadlineSeconds: number
+  /**
+   * The other nodes: verifiers this node draws for its `reexec` jobs, and the executors whose jobs
+   * it verifies. A static list for now (NodeRegistry later); it may include this node. Without
+   * peers the node does not offer mode `reexec`.
+   */
+  peers: NodePeer[]
+  /** How long the executor waits for one verifier's answer before drawing a replacement, in ms. */
+  verifyTimeoutMs: number
 }
 
 /**
  * The defaults: loopback, any free port, every role, 8 MiB JSON bodies, the hub's model size limit,
- * the engine's pinned settings, `localDomain`, `info` logs, 10 s drain, 3 attempts per job.
+ * the engine's pinned settings, `localDomain`, `info` logs, 10 s drain, 3 attempts per job, no
+ * peers, 10 s per verifier call.
  *
  * @example
  * ```ts
@@ -121,6 +132,8 @@ export const defaultNodeOptions: Readonly<NodeOptions> = Object.freeze({
   drainTimeoutMs: 10_000,
   maxJobAttempts: 3,
   unsignedDeadlineSeconds: 3600,
+  peers: [],
+  verifyTimeoutMs: 10_000,
 })
 
 /**
@@ -156,7 +169,11 @@ function checkInteger(name: string, value: unknown, min: number, max: number): v
  * ```
  */
 export function resolveNodeOptions(input: NodeOptionsInput = {}): NodeOptions {
-  const options: NodeOptions = { ...defaultNodeOptions, roles: [...defaultNodeOptions.roles] }
+  const options: NodeOptions = {
+    ...defaultNodeOptions,
+    roles: [...defaultNodeOptions.roles],
+    peers: [],
+  }
   for (const [key, value] of Object.entries(input))
     if (value !== undefined) (options as Record<string, unknown>)[key] = value
   if (typeof options.dataDir !== 'string' || options.dataDir.trim() === '')
@@ -182,6 +199,8 @@ export function resolveNodeOptions(input: NodeOptionsInput = {}): NodeOptions {
   checkInteger('drainTimeoutMs', options.drainTimeoutMs, 0, 2 ** 31 - 1)
   checkInteger('maxJobAttempts', options.maxJobAttempts, 1, 1000)
   checkInteger('unsignedDeadlineSeconds', options.unsignedDeadlineSeconds, 1, 2 ** 31 - 1)
+  checkInteger('verifyTimeoutMs', options.verifyTimeoutMs, 1, 2 ** 31 - 1)
+  options.peers = normalizePeers(options.peers)
   if (typeof options.allowPublish !== 'boolean')
     throw invalid('allowPublish', 'true or false', options.allowPublish)
   if (!logLevels.includes(options.logLevel))

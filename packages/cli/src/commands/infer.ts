@@ -1,19 +1,20 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createOnnxEngine } from '@verity/engine'
 import { createModelStore } from '@verity/hub'
 import {
+  BaseError,
   canonicalJson,
   createInferenceRequest,
   createReceipt,
   namedTensorsToJson,
   signInferenceRequest,
-  type Tensor,
 } from '@verity/protocol'
 import { loadAccount } from '../keystore.ts'
 import { type CliOptions, homePaths } from '../options.ts'
-import { type Io, printResult, short } from '../output.ts'
+import { type Io, previewTensor, printResult, short } from '../output.ts'
 import { type ReadInputsOptions, readInputs } from '../readInputs.ts'
+import { writeAtomic } from '../writeAtomic.ts'
+import { inferRemote } from './inferRemote.ts'
 
 export type InferFlags = ReadInputsOptions & {
   input: string
@@ -21,37 +22,18 @@ export type InferFlags = ReadInputsOptions & {
   key?: string
   /** Leave the output tensors out of the receipt (only their hash is kept). */
   omitOutput?: boolean
-}
-
-function preview(tensor: Tensor): string {
-  const values = Array.from(tensor.data as ArrayLike<number | bigint>).slice(0, 10)
-  const more = tensor.data.length > 10 ? ', …' : ''
-  let text = `${tensor.dtype}[${tensor.shape.join(',')}] = [${values.map((v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(6) : String(v))).join(', ')}${more}]`
-  if (
-    tensor.shape.length === 2 &&
-    tensor.shape[0] === 1 &&
-    tensor.data.length > 1 &&
-    typeof tensor.data[0] === 'number'
-  ) {
-    const data = tensor.data as ArrayLike<number>
-    let best = 0
-    for (let i = 1; i < data.length; i++) if (data[i]! > data[best]!) best = i
-    text += `\n          argmax ${best}`
-  }
-  return text
-}
-
-/** Writes a file atomically (temp file + rename), so a crash never leaves half a receipt. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const temporary = `${path}.${process.pid}.tmp`
-  await writeFile(temporary, text, { mode: 0o644 })
-  await rename(temporary, path)
+  /** Run on this node (through the SDK) instead of locally. */
+  node?: string
+  /** Verification mode (`none` | `reexec`); needs `node` for anything but `none`. */
+  mode?: string
+  /** Verifiers that must co-sign (`reexec`). */
+  quorum?: string
 }
 
 /**
  * `verity infer MODEL --input FILE`: runs a stored model locally with the pinned engine and writes a
- * receipt signed by the local key (mode `none`).
+ * receipt signed by the local key (mode `none`). With `--node URL` the model runs on that node
+ * instead (see {@link inferRemote}).
  */
 export async function infer(
   io: Io,
@@ -59,6 +41,14 @@ export async function infer(
   reference: string,
   flags: InferFlags,
 ): Promise<number> {
+  if (flags.node !== undefined)
+    return inferRemote(io, options, reference, { ...flags, node: flags.node })
+  if ((flags.mode !== undefined && flags.mode !== 'none') || flags.quorum !== undefined)
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `--mode ${flags.mode ?? 'none'}${flags.quorum ? ` --quorum ${flags.quorum}` : ''} needs --node: local runs are signed by your key only (mode none).`,
+      { metaMessages: ['Pass --node URL to have staked verifiers re-execute and co-sign.'] },
+    )
   const paths = homePaths(options.home)
   const account = await loadAccount({
     file: resolve(flags.key ?? paths.key),
@@ -92,7 +82,9 @@ export async function infer(
     await writeAtomic(out, `${canonicalJson(receipt)}\n`)
     const human = [
       `model     ${model.manifest.name}@${model.manifest.version} (${short(model.cid)})`,
-      ...Object.entries(outputs).map(([name, tensor]) => `output    ${name} ${preview(tensor)}`),
+      ...Object.entries(outputs).map(
+        ([name, tensor]) => `output    ${name} ${previewTensor(tensor)}`,
+      ),
       `time      ${durationMs.toFixed(2)} ms`,
       `job       ${receipt.job.id}`,
       `receipt   ${out}`,

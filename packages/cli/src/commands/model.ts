@@ -25,7 +25,15 @@ function describe(model: StoredModel): string {
   ].join('\n')
 }
 
-function defaultName(file: string): string {
+/**
+ * The model name a file gets by default: its base name, lower-cased, reduced to `[a-z0-9._-]`.
+ *
+ * @example
+ * ```ts
+ * modelNameFromFile('/m/Digits MLP.onnx') // 'digits-mlp'
+ * ```
+ */
+export function modelNameFromFile(file: string): string {
   return basename(file, extname(file))
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, '-')
@@ -54,7 +62,7 @@ export async function modelAdd(
     const store = createModelStore({ dir: homePaths(options.home).store })
     const added = await store.add({
       bytes,
-      name: flags.name ?? defaultName(path),
+      name: flags.name ?? modelNameFromFile(path),
       ...(flags.version ? { version: flags.version } : {}),
       ...(flags.license ? { license: flags.license } : {}),
       ...(flags.description ? { description: flags.description } : {}),

@@ -116,8 +116,17 @@ export async function createTestChain(options: StartAnvilOptions = {}): Promise<
       // lag a block timestamp that was pushed forward, and evm_increaseTime would then undershoot.
       async increaseTime(seconds) {
         const latest = await publicClient.getBlock({ blockTag: 'latest' })
-        await testClient.setNextBlockTimestamp({ timestamp: latest.timestamp + BigInt(seconds) })
+        const target = latest.timestamp + BigInt(seconds)
+        await testClient.setNextBlockTimestamp({ timestamp: target })
         await testClient.mine({ blocks: 1 })
+        // anvil's clock also moves, so later blocks do not fall back behind the target
+        await testClient.request({ method: 'evm_setTime', params: [Number(target)] } as never)
+        const mined = await publicClient.getBlock({ blockTag: 'latest' })
+        if (mined.timestamp < target)
+          throw new BaseError(
+            'INTERNAL',
+            `anvil mined at ${mined.timestamp}, not at ${target} or later.`,
+          )
       },
       close: () => anvil.stop(),
     }

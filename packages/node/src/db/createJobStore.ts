@@ -168,7 +168,17 @@ function rowToJob(row: JobRow): JobRecord {
   }
 }
 
-function openDatabase(path: string): DatabaseSync {
+/**
+ * Opens the node database with its durability settings (WAL, `synchronous=FULL`, foreign keys, a
+ * busy timeout) and migrates it to the latest schema. The job store and the verification store
+ * each hold a connection to the same file.
+ *
+ * @example
+ * ```ts
+ * const database = openNodeDatabase('/data/node.sqlite')
+ * ```
+ */
+export function openNodeDatabase(path: string): DatabaseSync {
   let database: DatabaseSync | undefined
   try {
     database = new DatabaseSync(path)
@@ -219,7 +229,7 @@ export type JobStoreOptions = {
 export function createJobStore(options: JobStoreOptions): JobStore {
   const now = options.now ?? Date.now
   mkdirSync(dirname(options.path), { recursive: true })
-  const database = openDatabase(options.path)
+  const database = openNodeDatabase(options.path)
 
   const statements = {
     get: database.prepare('SELECT * FROM jobs WHERE id = ?'),

@@ -8,6 +8,11 @@ import { BaseError } from '@verity/protocol'
  * v1: `jobs` (one row per job id, inserted as `accepted` before execution) and `receipts` (the
  * canonical JSON of each finished job's receipt and its output tensors, canonical encoding).
  *
+ * v2 (re-execution quorums): `attestations` (what this node signed as a verifier, one row per job,
+ * verifier and judged output hash, with the executor's receipt it judged, so a replay returns the
+ * same statement) and `evidence` (conflicting signed statements kept for on-chain challenges: an
+ * outvoted executor, a verifier in the minority, an executor that signed two outputs for one job).
+ *
  * @example
  * ```ts
  * migrations.length // the latest schema version
@@ -34,6 +39,31 @@ export const migrations: readonly string[] = [
     receipt     TEXT    NOT NULL,
     outputs     BLOB    NOT NULL,
     created_at  INTEGER NOT NULL
+  ) STRICT;
+  `,
+  `
+  CREATE TABLE attestations (
+    job_id                TEXT    NOT NULL,
+    verifier              TEXT    NOT NULL,
+    output_hash           TEXT    NOT NULL,
+    executor              TEXT    NOT NULL,
+    agree                 INTEGER NOT NULL CHECK (agree IN (0, 1)),
+    attestation           TEXT    NOT NULL,
+    observed_output_hash  TEXT,
+    reason                TEXT,
+    receipt               TEXT    NOT NULL,
+    created_at            INTEGER NOT NULL,
+    PRIMARY KEY (job_id, verifier, output_hash)
+  ) STRICT;
+  CREATE TABLE evidence (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    accused     TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    statements  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (job_id, kind)
   ) STRICT;
   `,
 ]

@@ -17,6 +17,9 @@ import type { NodeLogger } from '../logger.ts'
 import type { NodeMetrics } from '../metrics.ts'
 import type { ModelService } from '../models.ts'
 import type { NodeRole } from '../options.ts'
+import type { VerificationStore } from '../verification/createVerificationStore.ts'
+import type { Verifier } from '../verification/createVerifier.ts'
+import { parseVerifyBody } from '../verification/parseVerifyBody.ts'
 import { errorToResponse } from './errorToResponse.ts'
 import { parseInferBody } from './parseInferBody.ts'
 
@@ -49,6 +52,10 @@ export type HttpApiComponents = {
   metrics: NodeMetrics
   logger: NodeLogger
   engine: Pick<Engine, 'descriptor' | 'settingsHash'>
+  /** The verifier role behind `POST /v1/verify` (absent: the route answers 503). */
+  verifier?: Pick<Verifier, 'verify'> | undefined
+  /** Fraud evidence behind `GET /v1/evidence` (absent: an empty list). */
+  evidence?: Pick<VerificationStore, 'listEvidence'> | undefined
   /** The node's address (its key signs receipts). */
   address: `0x${string}`
   domain: VerityDomain
@@ -140,6 +147,8 @@ function tooLarge(what: string, limit: number): never {
  * | `GET /v1/models/:ref` | `{ cid, manifestHash, manifest }` for a CID, name or name@version |
  * | `GET /v1/receipts/:id` | `{ receipt }` of a finished job |
  * | `GET /v1/jobs/:id` | `{ id, status, modelCid, mode, requester, attempts, createdAt, updatedAt, error? }` |
+ * | `POST /v1/verify` | peer re-execution: `{ receipt, inputs }` → `{ attestation, observedOutputHash?, reason? }` (authenticated by the receipt's executor signature and the peer directory) |
+ * | `GET /v1/evidence?jobId=&after=&limit=` | `{ evidence: Evidence[] }`: conflicting signed statements kept for challenges |
  * | `GET /v1/network` | {@link NetworkInfo} |
  * | `GET /v1/health` | `{ status: 'ok' }` (503 `stopping` while shutting down) |
  * | `GET /v1/metrics` | Prometheus text |
@@ -164,7 +173,7 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
     errorToResponse(
       new BaseError('ROUTE_NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, {
         metaMessages: [
-          'The API is under /v1: infer, models, receipts, jobs, network, health, metrics.',
+          'The API is under /v1: infer, models, receipts, jobs, verify, evidence, network, health, metrics.',
         ],
       }),
       logger,
@@ -206,6 +215,55 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
       ...json,
       'verity-replayed': String(result.replayed),
     })
+  })
+
+  app.use(
+    '/v1/verify',
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => tooLarge('request body', options.maxBodyBytes),
+    }),
+  )
+
+  app.post('/v1/verify', async (c) => {
+    const { verifier } = components
+    if (verifier === undefined)
+      throw new BaseError('NODE_UNAVAILABLE', 'This node does not serve verification.', {
+        metaMessages: ['Ask another peer.'],
+      })
+    const body = parseVerifyBody(await readJson(c.req.raw))
+    const result = await verifier.verify({ ...body, signal: c.req.raw.signal })
+    return c.json(
+      {
+        attestation: result.attestation,
+        ...(result.observedOutputHash === undefined
+          ? {}
+          : { observedOutputHash: result.observedOutputHash }),
+        ...(result.reason === undefined ? {} : { reason: result.reason }),
+      },
+      200,
+      { 'verity-replayed': String(result.replayed) },
+    )
+  })
+
+  app.get('/v1/evidence', (c) => {
+    const number = (name: string, max: number): number | undefined => {
+      const value = c.req.query(name)
+      if (value === undefined || value === '') return undefined
+      if (!/^\d+$/.test(value) || Number(value) > max)
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          `The query parameter "${name}" is "${value}"; expected an integer from 0 to ${max}.`,
+        )
+      return Number(value)
+    }
+    const evidence =
+      components.evidence?.listEvidence({
+        jobId: c.req.query('jobId') || undefined,
+        after: number('after', Number.MAX_SAFE_INTEGER),
+        limit: number('limit', 1000),
+      }) ?? []
+    return c.json({ evidence })
   })
 
   app.get('/v1/models', async (c) => {

@@ -1,0 +1,375 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { modelRegistryAbi, nodeRegistryAbi } from '@verity/contracts'
+import { createPublicClient, http, keccak256, stringToBytes } from 'viem'
+import type { DevnetSummary } from './devnet/startDevnet.ts'
+import { runCli } from './test/runCli.ts'
+
+// End to end, every part real and in its own process: `verity devnet` (anvil, contracts, 4 node
+// daemons, demo models) driven from the outside like a user would, then the CLI against it.
+
+const bin = fileURLToPath(new URL('../bin/verity.ts', import.meta.url))
+let dataDir = ''
+let home = ''
+const running: ChildProcess[] = []
+
+type Devnet = { process: ChildProcess; summary: DevnetSummary; stderr: () => string }
+
+/** Starts `verity --json devnet` and resolves with its one JSON object once everything is up. */
+function startDevnet(extra: string[] = []): Promise<Devnet> {
+  const child = spawn(
+    process.execPath,
+    [bin, '--json', 'devnet', '--data-dir', dataDir, '--port-base', '0', '--nodes', '4', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VERITY_PRIVATE_KEY: undefined } },
+  )
+  running.push(child)
+  let stdout = ''
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  return new Promise((resolve, reject) => {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      try {
+        resolve({ process: child, summary: JSON.parse(stdout), stderr: () => stderr })
+      } catch {} // not the whole object yet
+    })
+    child.once('exit', (code, signal) =>
+      reject(new Error(`verity devnet exited (${code ?? signal}) before it was up:\n${stderr}`)),
+    )
+  })
+}
+
+function exited(child: ChildProcess): Promise<number | string> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve(child.exitCode ?? child.signalCode ?? -1)
+  return new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  )
+}
+
+/** Processes whose command line mentions the devnet's data directory (anvil, its watchdog, nodes). */
+async function processesUsing(dir: string): Promise<string[]> {
+  const found: string[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    if (cmdline.includes(dir)) found.push(`${entry} ${cmdline.replaceAll('\0', ' ').slice(0, 160)}`)
+  }
+  return found
+}
+
+/** Waits until no process uses `dir` (they stop by themselves; bounded). */
+async function noProcessesLeft(dir: string, timeoutMs: number): Promise<string[]> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const left = await processesUsing(dir)
+    if (left.length === 0 || performance.now() > deadline) return left
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+function chainClient(summary: DevnetSummary) {
+  return createPublicClient({ transport: http(summary.rpcUrl, { retryCount: 0 }) })
+}
+
+before(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'verity-devnet-'))
+  home = await mkdtemp(join(tmpdir(), 'verity-devnet-home-'))
+})
+after(async () => {
+  for (const child of running) if (child.exitCode === null) child.kill('SIGKILL')
+  await noProcessesLeft(dataDir, 10_000)
+  await rm(dataDir, { recursive: true, force: true })
+  await rm(home, { recursive: true, force: true })
+})
+
+let first: Devnet
+const cli = (...argv: string[]) => runCli(['--home', home, ...argv])
+
+test('default: devnet brings up 4 registered, staked nodes that all serve the demo models', {
+  timeout: 180_000,
+}, async () => {
+  first = await startDevnet()
+  const { summary } = first
+  assert.equal(summary.nodes.length, 4)
+  assert.equal(summary.reusedContracts, false)
+  assert.equal(new Set(summary.nodes.map((n) => n.url)).size, 4)
+  assert.equal(new Set(summary.nodes.map((n) => n.address)).size, 4)
+  assert.match(first.stderr(), /✓ Starting anvil/)
+  assert.match(first.stderr(), /✓ Registering and staking 4 nodes/)
+
+  // key files: private, and never on a command line
+  for (const node of summary.nodes) {
+    assert.equal((await stat(node.keyFile)).mode & 0o777, 0o600, node.keyFile)
+    const key = JSON.parse(await readFile(node.keyFile, 'utf8')).privateKey as string
+    assert.deepEqual(
+      (await processesUsing(dataDir)).filter((line) => line.includes(key.slice(2))),
+      [],
+    )
+  }
+
+  // every node lists the demo models, with the same CIDs (through `verity models --node`)
+  const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')
+  assert.ok(int8, 'the int8 demo model is published')
+  for (const node of summary.nodes) {
+    const listed = await cli('--json', 'models', '--node', node.url)
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.deepEqual(
+      listed
+        .json()
+        .map((m: { name: string; cid: string }) => `${m.name} ${m.cid}`)
+        .sort(),
+      summary.models.map((m) => `${m.name} ${m.cid}`).sort(),
+      node.url,
+    )
+  }
+
+  // on-chain: the nodes are registered with their endpoints and staked; the models are registered
+  const chain = chainClient(summary)
+  const active = await chain.readContract({
+    address: summary.contracts.nodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'activeNodes',
+    args: [0n, 100n],
+  })
+  assert.deepEqual([...active].sort(), summary.nodes.map((n) => n.address).sort())
+  for (const node of summary.nodes) {
+    const record = await chain.readContract({
+      address: summary.contracts.nodeRegistry,
+      abi: nodeRegistryAbi,
+      functionName: 'getNode',
+      args: [node.address],
+    })
+    assert.equal(record.endpoint, node.url)
+    assert.equal(record.peerId, node.peerId)
+    assert.match(record.peerId, /^12D3KooW/)
+    assert.equal(record.roles, 7)
+    assert.equal(record.stake, 10n ** 18n)
+  }
+  const [modelId] = await chain.readContract({
+    address: summary.contracts.modelRegistry,
+    abi: modelRegistryAbi,
+    functionName: 'modelByCid',
+    args: [keccak256(stringToBytes(int8.cid))],
+  })
+  assert.equal(modelId.toString(), int8.modelId)
+  const model = await chain.readContract({
+    address: summary.contracts.modelRegistry,
+    abi: modelRegistryAbi,
+    functionName: 'getModel',
+    args: [modelId],
+  })
+  assert.equal(model.royaltyBps, 1000)
+  assert.equal(model.creator, summary.testKeys.find((k) => k.role === 'model creator')?.address)
+})
+
+test('behavior: `verity infer --node <node 2> --mode none` writes a receipt that `verity verify` accepts', async () => {
+  const { summary } = first
+  const node2 = summary.nodes[1]!
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const out = join(home, 'receipt-none.json')
+  const infer = await cli(
+    '--json',
+    'infer',
+    'digits-mlp-int8',
+    '--input',
+    join(summary.samples, 'digit-7.png'),
+    '--node',
+    node2.url,
+    '--key',
+    requester.keyFile!,
+    '--mode',
+    'none',
+    '--out',
+    out,
+  )
+  assert.equal(infer.code, 0, infer.stderr)
+  const receipt = JSON.parse(await readFile(out, 'utf8'))
+  assert.equal(receipt.executor.address, node2.address)
+  assert.equal(receipt.job.requester, requester.address)
+  assert.equal(receipt.domain.chainId, summary.chainId)
+  assert.equal(receipt.domain.verifyingContract, summary.contracts.settlement)
+  const verify = await cli('--json', 'verify', out, '--executor', node2.address)
+  assert.equal(verify.code, 0, verify.stdout)
+  assert.equal(verify.json().valid, true)
+})
+
+test('behavior: `--mode reexec --quorum 2` brings back a receipt co-signed by two other devnet nodes', async () => {
+  const { summary } = first
+  assert.ok(summary.modes.includes('reexec'), `modes: ${summary.modes}`)
+  const node2 = summary.nodes[1]!
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const out = join(home, 'receipt-reexec.json')
+  const infer = await cli(
+    'infer',
+    'digits-mlp-int8',
+    '--input',
+    join(summary.samples, 'digit-2.png'),
+    '--node',
+    node2.url,
+    '--key',
+    requester.keyFile!,
+    '--mode',
+    'reexec',
+    '--quorum',
+    '2',
+    '--out',
+    out,
+  )
+  assert.equal(infer.code, 0, infer.stderr)
+  assert.match(infer.stdout, /quorum {4}2\/2 verifiers agree/)
+  const receipt = JSON.parse(await readFile(out, 'utf8'))
+  assert.equal(receipt.job.mode, 'reexec')
+  assert.equal(receipt.quorum.threshold, 2)
+  const verifiers = receipt.quorum.attestations
+    .filter((a: { agree: boolean }) => a.agree)
+    .map((a: { verifier: string }) => a.verifier)
+  assert.ok(verifiers.length >= 2, JSON.stringify(receipt.quorum))
+  assert.equal(new Set(verifiers).size, verifiers.length, 'distinct verifiers')
+  assert.ok(!verifiers.includes(node2.address), 'the executor does not verify itself')
+  const others = summary.nodes.filter((n) => n !== node2).map((n) => n.address)
+  for (const verifier of verifiers) assert.ok(others.includes(verifier), verifier)
+  const verify = await cli('--json', 'verify', out)
+  assert.equal(verify.code, 0, verify.stdout)
+  assert.ok(
+    verify
+      .json()
+      .checks.some(
+        (c: { name: string; status: string }) => c.name === 'quorum' && c.status === 'pass',
+      ),
+  )
+})
+
+test('behavior: SIGINT stops the nodes, then anvil, and leaves no process behind', {
+  timeout: 60_000,
+}, async () => {
+  first.process.kill('SIGINT')
+  assert.equal(await exited(first.process), 0, first.stderr())
+  assert.match(first.stderr(), /✓ SIGINT: stopping the nodes, then anvil/)
+  // anvil's watchdog shell may take a moment to reap itself after anvil exits
+  assert.deepEqual(await noProcessesLeft(dataDir, 5_000), [])
+  assert.equal(existsSync(join(dataDir, 'devnet.pid')), false, 'the data directory is released')
+  assert.ok((await stat(join(dataDir, 'anvil', 'state.json'))).size > 0, 'chain state was saved')
+})
+
+test('behavior: a second run reuses contracts, keys and models and comes up faster; SIGKILL takes the children along', {
+  timeout: 120_000,
+}, async () => {
+  const second = await startDevnet()
+  const a = first.summary
+  const b = second.summary
+  assert.equal(b.reusedContracts, true, second.stderr())
+  assert.deepEqual(b.contracts, a.contracts)
+  assert.deepEqual(
+    b.nodes.map((n) => [n.address, n.peerId]),
+    a.nodes.map((n) => [n.address, n.peerId]),
+  )
+  assert.deepEqual(
+    b.models.map((m) => [m.cid, m.modelId]),
+    a.models.map((m) => [m.cid, m.modelId]),
+  )
+  assert.ok(
+    b.models.every((m) => !m.uploaded),
+    'no model was uploaded again',
+  )
+  assert.ok(
+    b.nodes.every((n) => n.registration !== 'registered'),
+    'no node registered twice',
+  )
+  assert.ok(
+    b.startupMs < a.startupMs,
+    `warm start ${b.startupMs} ms should beat cold ${a.startupMs} ms`,
+  )
+  // endpoints moved (free ports): the registry follows
+  const chain = chainClient(b)
+  for (const node of b.nodes) {
+    const record = await chain.readContract({
+      address: b.contracts.nodeRegistry,
+      abi: nodeRegistryAbi,
+      functionName: 'getNode',
+      args: [node.address],
+    })
+    assert.equal(record.endpoint, node.url)
+  }
+
+  second.process.kill('SIGKILL')
+  await exited(second.process)
+  assert.deepEqual(await noProcessesLeft(dataDir, 20_000), [])
+})
+
+test('error: a node that cannot start fails the devnet with its error and stops everything else', {
+  timeout: 120_000,
+}, async () => {
+  await writeFile(join(dataDir, 'node-2', 'node.sqlite'), 'not a database')
+  await rm(join(dataDir, 'node-2', 'node.sqlite-wal'), { force: true })
+  const child = spawn(
+    process.execPath,
+    [bin, 'devnet', '--data-dir', dataDir, '--port-base', '0', '--nodes', '4'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  running.push(child)
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  assert.equal(await exited(child), 1, stderr)
+  assert.match(stderr, /✗ Starting 4 nodes/)
+  assert.match(
+    stderr,
+    /^error NODE_UNAVAILABLE: The node at http:\/\/127\.0\.0\.1:\d+ exited \(1\) before it was healthy\.$/m,
+  )
+  assert.match(stderr, /details: error INTERNAL: Cannot open the node database .*node-2/)
+  assert.deepEqual(await noProcessesLeft(dataDir, 20_000), [])
+  assert.equal(existsSync(join(dataDir, 'devnet.pid')), false)
+})
+
+test('error: a busy port, a running devnet and bad flags are one-line errors', async () => {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  try {
+    const busy = await cli('devnet', '--data-dir', join(home, 'busy'), '--port-base', String(port))
+    assert.equal(busy.code, 1)
+    assert.match(
+      busy.stderr,
+      new RegExp(`^error INVALID_ARGUMENT: Port ${port} on 127\\.0\\.0\\.1 is in use`),
+    )
+    assert.equal(existsSync(join(home, 'busy', 'devnet.pid')), false, 'the lock is released')
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+  // a live process holds the data directory (the test runner's parent stands in for a devnet)
+  const taken = join(home, 'taken')
+  await mkdir(taken, { recursive: true })
+  await writeFile(join(taken, 'devnet.pid'), `${process.ppid}\n`)
+  const twice = await cli('devnet', '--data-dir', taken, '--port-base', '0')
+  assert.equal(twice.code, 1)
+  assert.match(
+    twice.stderr,
+    new RegExp(`^error INVALID_ARGUMENT: A devnet \\(pid ${process.ppid}\\) is already running on`),
+  )
+  assert.equal(
+    await readFile(join(taken, 'devnet.pid'), 'utf8'),
+    `${process.ppid}\n`,
+    'not taken over',
+  )
+
+  const nodes = await cli('devnet', '--data-dir', join(home, 'x'), '--nodes', '0')
+  assert.equal(nodes.code, 1)
+  assert.match(
+    nodes.stderr,
+    /^error INVALID_ARGUMENT: --nodes must be an integer from 1 to 64; got 0\./,
+  )
+  const base = await cli('devnet', '--data-dir', join(home, 'x'), '--port-base', 'low')
+  assert.equal(base.code, 1)
+  assert.match(base.stderr, /^error INVALID_ARGUMENT: --port-base must be a non-negative integer/)
+})
