@@ -228,7 +228,7 @@ test('default: an honest batch pays creators, executor, verifiers and treasury e
     [1n, totalA],
     [2n, totalB],
   ])
-  await advance(3600)
+  await advance(3601)
   const escrowBefore = await chain.publicClient.getBalance({ address: settlement })
   await mined(settlementAs(BYSTANDER).write.finalize([batchId]))
 

@@ -637,7 +637,7 @@ test('behavior: an honest receipt survives every challenge and its batch finaliz
     [batchId],
   )
   await expectRevert(challenger.write.challengeExecutor([batchId]), 'NoFraud', [batchId])
-  await advance(3600)
+  await advance(3601)
   const { events } = await mined(await challenger.write.finalize([batchId]))
   assert.equal(events[0]?.eventName, 'BatchFinalized')
 })
@@ -799,7 +799,7 @@ test('default: finalize splits the batch exactly and withdrawEarnings pays each 
     batchId,
     (await read().getBatch([batchId])).challengeDeadline,
   ])
-  await advance(3600)
+  await advance(3601)
   const { events } = await mined(await settlementAs(OUTSIDER).write.finalize([batchId]))
   const total = 3_000_336n
   const royalty = (total * 1000n) / 10_000n // one model: 300_033
@@ -845,7 +845,7 @@ test('behavior: without verifier shares the verifier pool goes to the executor',
     request: makeRequest(1, { quorum: 0 }),
   })
   const { batchId } = await commit([job])
-  await advance(3600)
+  await advance(3601)
   const { events } = await mined(await settlementAs(0).write.finalize([batchId]))
   assert.deepEqual(events[0]?.args, {
     batchId,
