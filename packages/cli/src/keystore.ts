@@ -1,30 +1,12 @@
 import { constants } from 'node:fs'
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { mkdir, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { accountFromPrivateKey, loadNodeAccount } from '@verity/node'
 import { BaseError } from '@verity/protocol'
-import { isAddressEqual, isHex, type LocalAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 
 /** The on-disk key file (written with mode 0600). */
 export type KeyFile = { version: 1; address: `0x${string}`; privateKey: `0x${string}` }
-
-const secp256k1Order = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
-
-/** Validates a hex private key and returns its account; throws `KEY_INVALID` without echoing the key. */
-export function accountFromPrivateKey(privateKey: unknown, source: string): LocalAccount {
-  if (typeof privateKey !== 'string' || !isHex(privateKey) || privateKey.length !== 66)
-    throw new BaseError(
-      'KEY_INVALID',
-      `The private key in ${source} is not 32 bytes of 0x-prefixed hex.`,
-    )
-  const value = BigInt(privateKey)
-  if (value === 0n || value >= secp256k1Order)
-    throw new BaseError(
-      'KEY_INVALID',
-      `The private key in ${source} is outside the secp256k1 range.`,
-    )
-  return privateKeyToAccount(privateKey)
-}
 
 /**
  * Creates a secp256k1 key file (mode 0600) holding a new random key, or `privateKey` when given
@@ -66,57 +48,5 @@ export async function createKeyFile(
   return key
 }
 
-/**
- * Loads the signing key: `--key FILE`, else `$VERITY_PRIVATE_KEY`, else the default key file.
- * Keys never come from argv.
- *
- * @example
- * ```ts
- * const account = await loadAccount({ file: paths.key, env: process.env })
- * ```
- */
-export async function loadAccount(parameters: {
-  file: string
-  explicitFile?: boolean
-  env?: NodeJS.ProcessEnv
-}): Promise<LocalAccount> {
-  const fromEnv = parameters.env?.VERITY_PRIVATE_KEY
-  if (fromEnv !== undefined && !parameters.explicitFile)
-    return accountFromPrivateKey(fromEnv, 'VERITY_PRIVATE_KEY')
-  let text: string
-  try {
-    text = await readFile(parameters.file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new BaseError('KEY_NOT_FOUND', `No key file at ${parameters.file}.`, {
-        metaMessages: ['Create one with `verity keys new`, or set VERITY_PRIVATE_KEY.'],
-      })
-    throw error
-  }
-  let key: Partial<KeyFile>
-  try {
-    key = JSON.parse(text)
-  } catch {
-    throw new BaseError('KEY_INVALID', `The key file ${parameters.file} is not JSON.`, {
-      metaMessages: [
-        'Expected {"version": 1, "address": "0x…", "privateKey": "0x…"} as written by `verity keys new`.',
-      ],
-    })
-  }
-  if (typeof key !== 'object' || key === null || key.version !== 1)
-    throw new BaseError(
-      'KEY_INVALID',
-      `The key file ${parameters.file} is not a version 1 Verity key file.`,
-    )
-  const account = accountFromPrivateKey(key.privateKey, parameters.file)
-  if (
-    typeof key.address !== 'string' ||
-    !isHex(key.address) ||
-    !isAddressEqual(key.address, account.address)
-  )
-    throw new BaseError(
-      'KEY_INVALID',
-      `The key file ${parameters.file} names an address that does not match its key.`,
-    )
-  return account
-}
+/** Loads the signing key (`--key FILE`, else `$VERITY_PRIVATE_KEY`, else the default key file). */
+export const loadAccount = loadNodeAccount

@@ -3,12 +3,13 @@ import { BaseError } from '@verity/protocol'
 import { isAddressEqual, isHex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 
-// The same key-file format as the `verity` CLI (`verity keys new`): {"version":1,"address","privateKey"}.
-// The node does not import the CLI; this is a small copy of its loader.
+// The key-file format written by `verity keys new`: {"version":1,"address","privateKey"}. The CLI
+// reads keys with this loader too.
 
 const secp256k1Order = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
-function accountFromPrivateKey(privateKey: unknown, source: string): LocalAccount {
+/** Validates a hex private key and returns its account; throws `KEY_INVALID` without echoing the key. */
+export function accountFromPrivateKey(privateKey: unknown, source: string): LocalAccount {
   if (typeof privateKey !== 'string' || !isHex(privateKey) || privateKey.length !== 66)
     throw new BaseError(
       'KEY_INVALID',
