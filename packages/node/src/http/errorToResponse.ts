@@ -3,7 +3,8 @@ import type { NodeLogger } from '../logger.ts'
 
 /**
  * HTTP status of each error code that is not covered by the rules in {@link httpStatusOf}.
- * 400: the request cannot be read; 422: it was read and is refused; 409: it conflicts with what is
+ * 400: the request cannot be read; 402: the payer's escrow cannot cover the fee; 422: it was read
+ * and is refused; 409: it conflicts with what is
  * stored; 503: the node cannot serve it now; 504: the model ran out of time.
  */
 const statusByCode: Partial<Record<ErrorCode, number>> = {
@@ -34,6 +35,9 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   INPUT_HASH_MISMATCH: 422,
   MODE_UNSUPPORTED: 422,
   OUTPUT_MISMATCH: 422,
+  FEE_TOO_LOW: 422,
+  MODEL_NOT_REGISTERED: 422,
+  ESCROW_INSUFFICIENT: 402,
   PUBLISH_DISABLED: 403,
   MODEL_AMBIGUOUS: 409,
   KEY_EXISTS: 409,
