@@ -93,6 +93,26 @@ export const quorumSchema = z
 export type Quorum = z.infer<typeof quorumSchema>
 
 /**
+ * Where a receipt settled: the executor committed it as one leaf of a Merkle batch to the
+ * Settlement contract (`domain.verifyingContract`). `fee` is what the requester was charged (the
+ * leaf's fee); `proof` proves the leaf, rebuilt from the receipt, under `root` (OpenZeppelin
+ * `StandardMerkleTree`). Whether batch `batchId` really has this root and was not reverted by a
+ * challenge is an online check.
+ */
+export const settlementSchema = z
+  .object({
+    fee: uintStringSchema(256),
+    batchId: uintStringSchema(256),
+    root: hash32Schema,
+    proof: z.array(hash32Schema).max(64),
+    transactionHash: hash32Schema,
+    blockNumber: z.number().int().min(0),
+  })
+  .strict()
+
+export type ReceiptSettlement = z.infer<typeof settlementSchema>
+
+/**
  * Receipt v1: a self-contained, canonical-JSON record binding model, input, output, engine settings
  * and who executed (and, in later modes, who verified and where it settled).
  */
@@ -105,6 +125,7 @@ export const receiptSchema = z
     result: resultSchema,
     executor: z.object({ address: addressSchema, signature: signatureSchema }).strict(),
     quorum: quorumSchema.optional(),
+    settlement: settlementSchema.optional(),
   })
   .strict()
 

@@ -1,6 +1,9 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
-import { encodeAbiParameters, keccak256 } from 'viem'
+import { encodeAbiParameters, keccak256, stringToBytes } from 'viem'
+import { hashInferenceRequest } from './eip712.ts'
 import type { Hash, Hex } from './hash.ts'
+import type { Receipt } from './receipt.ts'
+import { requestMessageFromReceipt } from './signing.ts'
 
 /**
  * ABI types of a settlement leaf, in order. The Settlement contract hashes the same tuple, as
@@ -107,4 +110,58 @@ function stringValues(leaf: ReceiptLeaf) {
   return receiptLeafValues(leaf).map((value) =>
     typeof value === 'bigint' ? value.toString() : value,
   )
+}
+
+/**
+ * The settlement leaf a receipt stands for, charged `fee` wei: everything but the fee comes from
+ * the signed receipt itself (its attestations, in receipt order, make `attestationsHash`).
+ *
+ * @example
+ * ```ts
+ * const leaf = receiptLeafFromReceipt(receipt, 10n ** 15n)
+ * const hash = hashReceiptLeaf(leaf)
+ * ```
+ */
+export function receiptLeafFromReceipt(receipt: Receipt, fee: bigint): ReceiptLeaf {
+  return {
+    jobId: receipt.job.id as Hash,
+    requester: receipt.job.requester as `0x${string}`,
+    executor: receipt.executor.address as `0x${string}`,
+    modelCidHash: keccak256(stringToBytes(receipt.job.model.cid)),
+    fee,
+    requestStructHash: hashInferenceRequest(requestMessageFromReceipt(receipt)),
+    outputHash: receipt.result.outputHash as Hash,
+    quorum: receipt.job.quorum,
+    attestationsHash: hashAttestations(
+      (receipt.quorum?.attestations ?? []).map((a) => ({
+        verifier: a.verifier as `0x${string}`,
+        agree: a.agree,
+        signature: a.signature as Hex,
+      })),
+    ),
+  }
+}
+
+/**
+ * Whether `proof` proves `leaf` under `root` in a `StandardMerkleTree` (sorted-pair hashing, as
+ * OpenZeppelin's `MerkleProof.verify`).
+ *
+ * @example
+ * ```ts
+ * verifyReceiptLeafProof(tree.root, leaf, tree.getProof(0)) // true
+ * ```
+ */
+export function verifyReceiptLeafProof(
+  root: Hash,
+  leaf: ReceiptLeaf,
+  proof: readonly Hash[],
+): boolean {
+  let node: Hash = hashReceiptLeaf(leaf)
+  for (const sibling of proof)
+    node = keccak256(
+      (node.toLowerCase() < sibling.toLowerCase()
+        ? `${node}${sibling.slice(2)}`
+        : `${sibling}${node.slice(2)}`) as Hex,
+    )
+  return node.toLowerCase() === root.toLowerCase()
 }

@@ -6,6 +6,7 @@ import { computeJobId } from './eip712.ts'
 import type { ErrorCode } from './errors.ts'
 import { hashCanonicalJson } from './hash.ts'
 import type { Receipt } from './receipt.ts'
+import { buildReceiptTree, receiptLeafFromReceipt } from './receiptLeaf.ts'
 import {
   createInferenceRequest,
   createReceipt,
@@ -259,4 +260,68 @@ test('behavior: a receipt signed in another process verifies here, and vice vers
     valid: false,
     code: 'RECEIPT_OUTPUT_HASH_MISMATCH',
   })
+})
+
+test('behavior: a settled receipt proves its leaf under the batch root; a changed fee, proof or output fails', async () => {
+  const settlementDomain = {
+    name: 'Verity',
+    version: '1',
+    chainId: 31337,
+    verifyingContract: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+  } as const
+  const receipts: Receipt[] = []
+  for (const nonce of ['01', '02', '03']) {
+    const request = createInferenceRequest({
+      modelCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+      manifestHash: hashCanonicalJson({ model: 'test' }),
+      inputs,
+      nonce: `0x${nonce.repeat(32)}`,
+      deadline: 2_000_000_000n,
+    })
+    receipts.push(
+      await createReceipt({
+        account: executor,
+        requester: requester.address,
+        request,
+        requestSignature: await signInferenceRequest({
+          account: requester,
+          request,
+          domain: settlementDomain,
+        }),
+        outputs,
+        engine,
+        domain: settlementDomain,
+      }),
+    )
+  }
+  const fee = 1000n
+  const tree = buildReceiptTree(receipts.map((r) => receiptLeafFromReceipt(r, fee)))
+  const settle = (receipt: Receipt, index: number): Receipt => ({
+    ...clone(receipt),
+    settlement: {
+      fee: fee.toString(),
+      batchId: '7',
+      root: tree.root as `0x${string}`,
+      proof: tree.getProof(index) as `0x${string}`[],
+      transactionHash: `0x${'cd'.repeat(32)}`,
+      blockNumber: 12,
+    },
+  })
+  const settled = settle(receipts[1]!, 1)
+  const verdict = await verifyReceipt(settled)
+  assert.equal(verdict.valid, true, JSON.stringify(verdict.checks))
+  assert.equal(verdict.checks.find((c) => c.name === 'settlement')?.status, 'pass')
+
+  const overcharged = clone(settled)
+  overcharged.settlement!.fee = '1001'
+  assert.equal((await verifyReceipt(overcharged)).code, 'RECEIPT_SETTLEMENT_INVALID')
+  const wrongProof = settle(receipts[1]!, 0)
+  assert.equal((await verifyReceipt(wrongProof)).code, 'RECEIPT_SETTLEMENT_INVALID')
+  const noContract = clone(settled)
+  noContract.domain = { name: 'Verity', version: '1', chainId: 31337 }
+  const failed = await verifyReceipt(noContract)
+  assert.equal(
+    failed.checks.find((c) => c.name === 'settlement')?.code,
+    'RECEIPT_SETTLEMENT_INVALID',
+  )
 })

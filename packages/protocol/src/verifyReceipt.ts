@@ -8,6 +8,7 @@ import {
   type Manifest,
 } from './manifest.ts'
 import { parseReceipt, type Receipt } from './receipt.ts'
+import { receiptLeafFromReceipt, verifyReceiptLeafProof } from './receiptLeaf.ts'
 import { executionMessageFromReceipt, requestMessageFromReceipt } from './signing.ts'
 import { hashTensors, type NamedTensors } from './tensor.ts'
 import { namedTensorsFromJson } from './tensorJson.ts'
@@ -115,7 +116,8 @@ function compare(
  *
  * Checks, in order: schema, domain, job id, embedded output vs `outputHash`, engine settings vs
  * `settingsHash`, manifest and inputs (when given), requester signature, executor signature,
- * expected executor, verification mode.
+ * expected executor, verification mode, and — when the receipt has settled — that its settlement
+ * leaf is included under the committed root.
  *
  * @example
  * ```ts
@@ -310,6 +312,7 @@ export async function verifyReceipt(
       code: 'RECEIPT_MODE_UNSUPPORTED',
       reason: `mode '${receipt.job.mode}' needs evidence (a proof or an attestation) this verifier version cannot check yet`,
     })
+  if (receipt.settlement) checks.push(checkSettlement(receipt))
   return verdict(receipt)
 }
 
@@ -389,4 +392,38 @@ async function checkQuorum(receipt: Receipt): Promise<ReceiptCheck[]> {
       reason: `${agreeing} distinct verifier(s) re-executed and agree (quorum ${required}); their stake and selection are checked online`,
     })
   return checks
+}
+
+/**
+ * The settlement section: the leaf rebuilt from the receipt (with its `fee`) is included under
+ * `root` by `proof`, and the receipt names the Settlement contract it settled on. Whether that
+ * root is batch `batchId`'s on-chain is an online check.
+ */
+function checkSettlement(receipt: Receipt): ReceiptCheck {
+  const settlement = receipt.settlement as NonNullable<Receipt['settlement']>
+  const name = 'settlement'
+  if (receipt.domain.verifyingContract === undefined)
+    return {
+      name,
+      status: 'fail',
+      code: 'RECEIPT_SETTLEMENT_INVALID',
+      reason: 'the receipt claims settlement but its domain names no Settlement contract',
+    }
+  const leaf = receiptLeafFromReceipt(receipt, BigInt(settlement.fee))
+  return verifyReceiptLeafProof(
+    settlement.root as `0x${string}`,
+    leaf,
+    settlement.proof as `0x${string}`[],
+  )
+    ? {
+        name,
+        status: 'pass',
+        reason: `leaf (fee ${settlement.fee} wei) is in batch ${settlement.batchId}'s Merkle root ${settlement.root.slice(0, 18)}…; the root itself is checked online`,
+      }
+    : {
+        name,
+        status: 'fail',
+        code: 'RECEIPT_SETTLEMENT_INVALID',
+        reason: `the leaf rebuilt from this receipt (fee ${settlement.fee} wei) is not under root ${settlement.root} with the given proof`,
+      }
 }
