@@ -96,6 +96,14 @@ export type VerificationStore = {
   attestationsFor(jobId: string, verifier: string): GivenAttestation[]
   /** Stores an attestation unless one exists for its key; returns the stored one (first wins). */
   putAttestation(given: Omit<GivenAttestation, 'createdAt'>): GivenAttestation
+  /**
+   * The attestations this node signed with `agree: false`, oldest first: each names an executor
+   * whose receipt this node judged wrong (the challenger watches their batches).
+   */
+  disagreements(query?: {
+    executor?: string | undefined
+    limit?: number | undefined
+  }): GivenAttestation[]
   /** Stores evidence unless the same job already has evidence of this kind. */
   addEvidence(evidence: NewEvidence): { id: number; inserted: boolean }
   /** Evidence by ascending id: all, or one job's; `after` an id, at most `limit` (default 100). */
@@ -189,6 +197,12 @@ export function createVerificationStore(options: {
        VALUES ($jobId, $kind, $accused, $reason, $statements, $now)
        ON CONFLICT DO NOTHING RETURNING id`,
     ),
+    disagreements: database.prepare(
+      'SELECT * FROM attestations WHERE agree = 0 ORDER BY created_at, rowid LIMIT ?',
+    ),
+    disagreementsWith: database.prepare(
+      'SELECT * FROM attestations WHERE agree = 0 AND executor = ? COLLATE NOCASE ORDER BY created_at, rowid LIMIT ?',
+    ),
     evidenceId: database.prepare('SELECT id FROM evidence WHERE job_id = ? AND kind = ?'),
     listAll: database.prepare('SELECT * FROM evidence WHERE id > ? ORDER BY id LIMIT ?'),
     listJob: database.prepare(
@@ -233,6 +247,15 @@ export function createVerificationStore(options: {
         verifier: given.attestation.verifier,
         outputHash: given.attestation.outputHash,
       }) as GivenAttestation
+    },
+
+    disagreements(query = {}) {
+      const limit = query.limit ?? 1000
+      const rows =
+        query.executor === undefined
+          ? statements.disagreements.all(limit)
+          : statements.disagreementsWith.all(query.executor, limit)
+      return (rows as AttestationRow[]).map(rowToAttestation)
     },
 
     addEvidence(evidence) {
