@@ -163,9 +163,12 @@ async function stakeOf(address: `0x${string}`): Promise<bigint> {
 
 test('behavior: a batch whose leaf carries a failed quorum is challenged and its executor slashed', async () => {
   const [, executor, verifier] = network.chain.accounts
-  const dir = await tempDir('challenger')
+  const { dir, remove } = await tempDir('challenger')
   const store = createVerificationStore({ path: `${dir}/node.sqlite` })
-  after(() => store.close())
+  after(async () => {
+    store.close()
+    await remove()
+  })
   const unsigned = await signedReceipt('01', 7)
   const honest: Receipt = {
     ...unsigned,
@@ -263,9 +266,12 @@ test('behavior: a batch whose leaf carries a failed quorum is challenged and its
 test('behavior: a clean batch from a suspect executor is checked and left alone', async () => {
   const [, , , other] = network.chain.accounts
   const executor = network.chain.accounts[6]
-  const dir = await tempDir('challenger-clean')
+  const { dir, remove } = await tempDir('challenger-clean')
   const store = createVerificationStore({ path: `${dir}/node.sqlite` })
-  after(() => store.close())
+  after(async () => {
+    store.close()
+    await remove()
+  })
   const receipt = await signedReceipt('03', 7, executor)
   const agree = await signAttestation({
     account: other!,
