@@ -160,10 +160,14 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
   program
     .command('verify')
     .argument('<receipt>', 'a receipt JSON file')
-    .description('check a receipt offline; exit 0 only if every check passes')
+    .description('check a receipt offline (and on-chain with --rpc); exit 0 only if no check fails')
     .option('--model <model>', 'also check it against this stored model')
     .option('--input <file>', 'also check its input hash against this input (needs --model)')
     .option('--executor <address>', 'require this executor')
+    .option(
+      '--rpc <url>',
+      "also check it on-chain through this JSON-RPC URL of the receipt's chain (stakes, model, settlement)",
+    )
     .action(
       action((options, file: string, flags: Parameters<typeof verify>[3]) =>
         verify(io, options, file, flags),

@@ -12,3 +12,4 @@ export {
   settlementAbi,
   settlementBytecode,
 } from './generated/index.ts'
+export * from './verifyReceiptOnChain.ts'

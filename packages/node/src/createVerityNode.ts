@@ -5,14 +5,24 @@ import { createModelStore } from '@verity/hub'
 import { BaseError, type VerityDomain } from '@verity/protocol'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
+import { createChainSeedSource } from './chain/createChainSeedSource.ts'
+import { createNodeChain, type NodeChain } from './chain/createNodeChain.ts'
+import { createRegistryPeerDirectory } from './chain/createRegistryPeerDirectory.ts'
+import { type Challenger, createChallenger } from './challenge/createChallenger.ts'
 import { createJobStore, type JobStore } from './db/createJobStore.ts'
+import { createModelDistribution } from './distribution/createModelDistribution.ts'
+import { createModelLookup } from './distribution/createModelLookup.ts'
+import type { ModelDistribution } from './distribution/modelDistribution.ts'
 import {
   createExecutor,
   type Executor,
   type RecoveryReport,
   type Verification,
 } from './executor.ts'
+import { cheatingVerification, withWrongOutputs } from './faults.ts'
 import { createHttpApi } from './http/createHttpApi.ts'
+import { createHubService, type HubService } from './hub/createHubService.ts'
+import { parseHubVerifyBody } from './hub/parseHubVerifyBody.ts'
 import { loadNodeAccount } from './loadNodeAccount.ts'
 import { createLogger, type NodeLogger } from './logger.ts'
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
@@ -60,9 +70,15 @@ export type NodeComponents = {
    * supplied verification for a mode replaces the default.
    */
   verifications?: readonly Verification[] | undefined
-  /** Who the peers are. Default: the static `options.peers` (NodeRegistry later). */
+  /**
+   * Who the peers are. Default: NodeRegistry when the node is connected to a chain and has no
+   * static `options.peers`, else the static list.
+   */
   peers?: PeerDirectory | undefined
-  /** What seeds verifier selection. Default: `createLocalSeedSource()` (no chain: no `selection`). */
+  /**
+   * What seeds verifier selection. Default: recent block hashes of the connected chain (receipts
+   * record `quorum.selection`), else `createLocalSeedSource()`.
+   */
   seeds?: SeedSource | undefined
   /** Clock in Unix milliseconds. */
   now?: (() => number) | undefined
@@ -92,6 +108,14 @@ export type VerityNode = {
   readonly verification: VerificationStore
   readonly verificationMetrics: VerificationMetrics
   readonly peers: PeerDirectory
+  /** The chain connection (`options.network.rpcUrl`), if any. */
+  readonly chain: NodeChain | undefined
+  /** Helia model distribution (`options.ipfs`), if running. */
+  readonly distribution: ModelDistribution | undefined
+  /** InferenceHub watcher and co-signer (connected nodes). */
+  readonly hub: HubService | undefined
+  /** Fraud-proof sender (connected nodes). */
+  readonly challenger: Challenger | undefined
   /** Aborts when the node stops; everything long-running listens to it. */
   readonly signal: AbortSignal
   /** The bound URL once started. */
@@ -143,6 +167,20 @@ export async function createVerityNode(
   const domain = nodeDomain(options.network)
   const metrics = createNodeMetrics()
   const controller = new AbortController()
+  const network = options.network
+  const chain: NodeChain | undefined =
+    network?.rpcUrl !== undefined && network.contracts !== undefined
+      ? createNodeChain(
+          {
+            rpcUrl: network.rpcUrl,
+            chainId: network.chainId,
+            contracts: network.contracts,
+            deployedAt: network.deployedAt,
+            pollingIntervalMs: Math.min(1000, options.settlement.pollIntervalMs),
+          },
+          { account, registry: metrics.registry },
+        )
+      : undefined
   const jobs = createJobStore({
     path: paths.database,
     ...(components.now ? { now: components.now } : {}),
@@ -167,13 +205,51 @@ export async function createVerityNode(
     dir: paths.store,
     limits: { maxModelBytes: options.maxModelBytes },
   })
-  const models = createModelService({ store, engine, logger })
-  const peers = components.peers ?? createStaticPeerDirectory(options.peers)
+  const peers =
+    components.peers ??
+    (chain && options.peers.length === 0
+      ? createRegistryPeerDirectory({ ttlMs: 5_000 }, { chain, logger })
+      : createStaticPeerDirectory(options.peers))
+  let distribution: ModelDistribution | undefined
+  if (options.ipfs)
+    try {
+      distribution = await createModelDistribution(
+        {
+          dataDir: options.dataDir,
+          maxModelBytes: options.maxModelBytes,
+          fetchTimeoutMs: options.modelFetchTimeoutMs,
+        },
+        { store, engine, peers, address: account.address, registry: metrics.registry, logger },
+      )
+    } catch (error) {
+      if (ownsEngine) await engine.close()
+      verification.close()
+      jobs.close()
+      throw error
+    }
+  const models = createModelService({
+    store,
+    engine,
+    logger,
+    fetcher: distribution,
+    lookup: distribution
+      ? createModelLookup({ peers, chain, logger, address: account.address })
+      : undefined,
+    onPublished: distribution
+      ? async ({ bytes }: { bytes: Uint8Array }) => {
+          await distribution?.provide(bytes)
+        }
+      : undefined,
+  })
   const verificationMetrics = createVerificationMetrics(metrics.registry)
   const supplied = components.verifications ?? []
   // `reexec` is offered when there is someone to verify with: configured peers or a directory
-  const offersReexec = components.peers !== undefined || options.peers.length > 0
-  const verifications =
+  const offersReexec =
+    components.peers !== undefined || options.peers.length > 0 || chain !== undefined
+  const seeds =
+    components.seeds ??
+    (chain ? createChainSeedSource({ confirmations: 1 }, { chain }) : createLocalSeedSource())
+  let verifications =
     supplied.some((v) => v.mode === 'reexec') || !offersReexec
       ? supplied
       : [
@@ -183,13 +259,17 @@ export async function createVerityNode(
             {
               address: account.address,
               peers,
-              seeds: components.seeds ?? createLocalSeedSource(),
+              seeds,
               store: verification,
               metrics: verificationMetrics,
               logger,
             },
           ),
         ]
+  if (options.fault === 'wrong-output') {
+    logger.warn({ fault: options.fault }, 'FAULT INJECTED: this node cheats on purpose')
+    verifications = verifications.map((v) => cheatingVerification(v, logger))
+  }
   const verifier = createVerifier(
     { domain, enabled: options.roles.includes('verifier') },
     {
@@ -212,7 +292,7 @@ export async function createVerityNode(
     },
     {
       account,
-      engine,
+      engine: options.fault === 'wrong-output' ? withWrongOutputs(engine) : engine,
       models,
       jobs,
       metrics,
@@ -222,6 +302,31 @@ export async function createVerityNode(
       now: components.now,
     },
   )
+  const hub: HubService | undefined = chain
+    ? createHubService(
+        {
+          execute: options.roles.includes('executor'),
+          verify: options.roles.includes('verifier'),
+          pollIntervalMs: options.settlement.pollIntervalMs,
+        },
+        {
+          chain,
+          engine,
+          models,
+          peers,
+          logger,
+          registry: metrics.registry,
+          signal: controller.signal,
+          now: components.now,
+        },
+      )
+    : undefined
+  const challenger: Challenger | undefined = chain
+    ? createChallenger(
+        { pollIntervalMs: options.settlement.pollIntervalMs, auditAll: options.auditAll },
+        { chain, store: verification, peers, logger, registry: metrics.registry },
+      )
+    : undefined
   let stopping = false
   const app = createHttpApi(
     {
@@ -238,6 +343,18 @@ export async function createVerityNode(
       engine,
       verifier,
       evidence: verification,
+      connected: {
+        ...(distribution
+          ? {
+              ipfs: () => ({
+                peerId: (distribution as ModelDistribution).peerId,
+                multiaddrs: (distribution as ModelDistribution).multiaddrs(),
+              }),
+            }
+          : {}),
+        ...(chain ? { chain: { rpcUrl: chain.rpcUrl, contracts: { ...chain.contracts } } } : {}),
+        ...(hub ? { hubVerify: (body: unknown) => hub.verify(parseHubVerifyBody(body)) } : {}),
+      },
       address: account.address,
       domain,
       roles: options.roles,
@@ -252,6 +369,7 @@ export async function createVerityNode(
 
   async function listen(): Promise<string> {
     if (stopping) throw new BaseError('ENGINE_CLOSED', 'This node was stopped; create a new one.')
+    await distribution?.start()
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         server.off('listening', onListening)
@@ -284,6 +402,8 @@ export async function createVerityNode(
       log.error({ err: error }, 'recovery failed')
       return { completed: 0, failed: 0, skipped: 0 }
     })
+    hub?.start()
+    challenger?.start()
     return url
   }
 
@@ -306,6 +426,7 @@ export async function createVerityNode(
     stopping = true
     log.info({ inFlight: executor.inFlight }, 'stopping')
     const serverClosed = closeServer()
+    const watchersStopped = Promise.all([hub?.stop(), challenger?.stop()])
     if (!(await executor.drain(options.drainTimeoutMs))) {
       log.warn(
         { inFlight: executor.inFlight },
@@ -320,6 +441,8 @@ export async function createVerityNode(
     // aborted re-executions settle before the database they write to closes
     if (!(await verifier.drain(5_000)))
       log.warn({ inFlight: verifier.inFlight }, 'verifications still running at stop')
+    await watchersStopped
+    await distribution?.stop()
     if (ownsEngine) await engine.close()
     verification.close()
     jobs.close()
@@ -338,6 +461,10 @@ export async function createVerityNode(
     verification,
     verificationMetrics,
     peers,
+    chain,
+    distribution,
+    hub,
+    challenger,
     signal: controller.signal,
     get url() {
       return url

@@ -1,11 +1,21 @@
-// The Verity node: composition root, options, executor, verification, job store and HTTP API.
+// The Verity node: composition root, options, executor, verification, chain (peers, seeds,
+// settlement, InferenceHub, challenges), model distribution, job store and HTTP API.
+
+export * from './chain/createChainSeedSource.ts'
+export * from './chain/createNodeChain.ts'
+export * from './chain/createRegistryPeerDirectory.ts'
+export * from './challenge/createChallenger.ts'
 export * from './createVerityNode.ts'
 export * from './db/createJobStore.ts'
 export * from './db/migrations.ts'
+export * from './distribution/createModelLookup.ts'
+export * from './distribution/index.ts'
 export * from './executor.ts'
+export * from './faults.ts'
 export * from './http/createHttpApi.ts'
 export * from './http/errorToResponse.ts'
 export * from './http/parseInferBody.ts'
+export * from './hub/index.ts'
 export * from './loadNodeAccount.ts'
 export * from './logger.ts'
 export * from './metrics.ts'

@@ -1,8 +1,11 @@
 // `node packages/node/src/main.ts --data-dir D --port P --key-file K`: runs one Verity node until
 // SIGINT/SIGTERM. Keys come from --key-file, $VERITY_PRIVATE_KEY or <data-dir>/key.json, never argv.
 // Logs are JSON lines on stdout; the `listening` line carries the bound URL.
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { parseNetworkConfig } from '@verity/contracts'
 import { BaseError, isBaseError } from '@verity/protocol'
+import { allowFaultsVariable, assertFaultAllowed, type NodeFault } from './faults.ts'
 import { createLogger } from './logger.ts'
 import {
   defaultNodeOptions,
@@ -19,13 +22,22 @@ const usage = `Usage: node packages/node/src/main.ts [options]
   --port PORT           TCP port, 0 = any free port [${defaultNodeOptions.port}]
   --key-file FILE       key file {"version":1,"address","privateKey"} (else $VERITY_PRIVATE_KEY, else DIR/key.json)
   --roles LIST          comma-separated: gateway,executor,verifier [all]
-  --chain-id ID         settlement chain id for the EIP-712 domain [31337]
-  --settlement ADDRESS  settlement contract (EIP-712 verifyingContract)
+  --network FILE        network.json written by \`npm run deploy\` / \`verity devnet\`: connects the node
+                        to the chain (NodeRegistry peers, settlement, InferenceHub, challenges)
+  --rpc URL             override the network file's RPC URL
+  --chain-id ID         without --network: chain id for the EIP-712 domain only [31337]
+  --settlement ADDRESS  without --network: settlement contract (EIP-712 verifyingContract) only
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent [${defaultNodeOptions.logLevel}]
   --workers N           engine worker processes [1]
   --peer ADDRESS@URL    a peer node (verifier for reexec jobs, executor whose jobs this node verifies); repeatable
   --verify-timeout-ms MS  how long to wait for one verifier before replacing it [${defaultNodeOptions.verifyTimeoutMs}]
   --no-publish          refuse POST /v1/models
+  --no-ipfs             do not run Helia (models must then be uploaded to this node)
+  --batch-size N        commit a settlement batch at N receipts [${defaultNodeOptions.settlement.maxBatchSize}]
+  --batch-delay-ms MS   or when the oldest receipt waited MS [${defaultNodeOptions.settlement.maxBatchDelayMs}]
+  --poll-ms MS          how often chain watchers poll [${defaultNodeOptions.settlement.pollIntervalMs}]
+  --audit-all           check every executor's batches, not only those this node disagreed with
+  --fault NAME          cheat on purpose (wrong-output), for tests and demos; needs ${allowFaultsVariable}=1
   -h, --help`
 
 function integer(name: string, value: string | undefined): number | undefined {
@@ -55,28 +67,74 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
       peer: { type: 'string', multiple: true },
       'verify-timeout-ms': { type: 'string' },
       'no-publish': { type: 'boolean' },
+      network: { type: 'string' },
+      rpc: { type: 'string' },
+      'no-ipfs': { type: 'boolean' },
+      'batch-size': { type: 'string' },
+      'batch-delay-ms': { type: 'string' },
+      'poll-ms': { type: 'string' },
+      'audit-all': { type: 'boolean' },
+      fault: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
   if (values.help) return undefined
   const chainId = integer('chain-id', values['chain-id'])
-  if (values.settlement !== undefined && chainId === undefined)
+  if (values.settlement !== undefined && chainId === undefined && values.network === undefined)
     throw new BaseError('INVALID_ARGUMENT', '--settlement needs --chain-id.')
+  if (values.rpc !== undefined && values.network === undefined)
+    throw new BaseError('INVALID_ARGUMENT', '--rpc needs --network FILE.')
+  if (values.fault !== undefined) assertFaultAllowed(values.fault as NodeFault, process.env)
+  let network: NodeOptionsInput['network'] =
+    chainId === undefined
+      ? undefined
+      : { chainId, settlement: values.settlement as `0x${string}` | undefined }
+  if (values.network !== undefined) {
+    let text: string
+    try {
+      text = readFileSync(values.network, 'utf8')
+    } catch (cause) {
+      throw new BaseError('FILE_NOT_FOUND', `--network ${values.network} cannot be read.`, {
+        cause,
+      })
+    }
+    const config = parseNetworkConfig(text)
+    if (chainId !== undefined && chainId !== config.chainId)
+      throw new BaseError(
+        'INVALID_ARGUMENT',
+        `--chain-id ${chainId} contradicts ${values.network} (chain ${config.chainId}).`,
+      )
+    network = {
+      chainId: config.chainId,
+      settlement: config.contracts.settlement,
+      rpcUrl: values.rpc ?? config.rpcUrl,
+      contracts: config.contracts,
+      deployedAt: config.deployedAt,
+    }
+  }
+  const batchSize = integer('batch-size', values['batch-size'])
+  const batchDelay = integer('batch-delay-ms', values['batch-delay-ms'])
+  const poll = integer('poll-ms', values['poll-ms'])
   return {
     dataDir: values['data-dir'],
     host: values.host,
     port: integer('port', values.port),
     keyFile: values['key-file'],
     roles: values.roles?.split(',').map((role) => role.trim()) as NodeRole[] | undefined,
-    network:
-      chainId === undefined
-        ? undefined
-        : { chainId, settlement: values.settlement as `0x${string}` | undefined },
+    network,
     logLevel: values['log-level'] as NodeLogLevel | undefined,
     engine: { workers: integer('workers', values.workers) },
     allowPublish: values['no-publish'] ? false : undefined,
     peers: values.peer?.map(parsePeer),
     verifyTimeoutMs: integer('verify-timeout-ms', values['verify-timeout-ms']),
+    ipfs: !values['no-ipfs'],
+    auditAll: values['audit-all'] ? true : undefined,
+    fault: values.fault as NodeFault | undefined,
+    settlement: {
+      ...(batchSize === undefined ? {} : { maxBatchSize: batchSize }),
+      ...(batchDelay === undefined ? {} : { maxBatchDelayMs: batchDelay }),
+      ...(poll === undefined ? {} : { pollIntervalMs: poll }),
+    } as NodeOptionsInput['settlement'],
   }
 }
 

@@ -3,6 +3,10 @@ import { join } from 'node:path'
 import type { Engine } from '@verity/engine'
 import { supportedOnnxOperators, supportedOnnxOpsets } from '@verity/engine'
 import type { AddModelReturnType, ModelStore, StoredModel } from '@verity/hub'
+import { type Hash, isBaseError, type Manifest } from '@verity/protocol'
+import type { ModelLookup } from './distribution/createModelLookup.ts'
+import { isModelCid } from './distribution/isModelCid.ts'
+import type { ModelFetcher } from './distribution/modelDistribution.ts'
 import type { NodeLogger } from './logger.ts'
 
 /**
@@ -22,8 +26,42 @@ export type PublishModelParameters = {
 }
 
 /**
+ * Options of {@link ModelService.resolve}: the manifest the caller expects (from a signed request
+ * or receipt) and the caller's signal.
+ *
+ * @example
+ * ```ts
+ * const options: ResolveModelOptions = { manifestHash: job.model.manifestHash, signal }
+ * ```
+ */
+export type ResolveModelOptions = {
+  /**
+   * When given, the reference is a CID, the store does not hold it and the service has a fetcher,
+   * the model is fetched from peers under this manifest (see `ModelFetcher`).
+   */
+  manifestHash?: Hash | undefined
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * A model that was just published: its CID, bytes and manifest (what `onPublished` receives).
+ *
+ * @example
+ * ```ts
+ * const onPublished = async ({ bytes }: PublishedModel) => { await distribution.provide(bytes) }
+ * ```
+ */
+export type PublishedModel = {
+  cid: string
+  bytes: Uint8Array
+  manifest: Manifest
+  manifestHash: Hash
+}
+
+/**
  * The node's models: the hub store (what the node has) plus the engine (what it has loaded).
- * Models load lazily on first use, once, and stay loaded.
+ * Models load lazily on first use, once, and stay loaded. With a fetcher, a model the node does not
+ * hold is fetched from its peers on first use (when the caller names its manifest hash).
  *
  * @example
  * ```ts
@@ -31,8 +69,13 @@ export type PublishModelParameters = {
  * ```
  */
 export type ModelService = {
-  /** A CID, a name (highest version) or `name@version`. */
-  resolve(reference: string): Promise<StoredModel>
+  /**
+   * A CID, a name (highest version) or `name@version`. A CID not in the store is fetched from
+   * peers when `options.manifestHash` is given and the service has a fetcher; the result may then
+   * also be `PEER_UNREACHABLE`, `MANIFEST_HASH_MISMATCH`, `MODEL_TOO_LARGE`, … (see `ModelFetcher`).
+   * A stored model is returned whatever its manifest hash: callers compare it.
+   */
+  resolve(reference: string, options?: ResolveModelOptions): Promise<StoredModel>
   list(): Promise<StoredModel[]>
   /** Loads a stored model into the engine (verifying its CID on the way); idempotent. */
   load(model: StoredModel): Promise<void>
@@ -52,15 +95,33 @@ export type ModelServiceComponents = {
   store: ModelStore
   engine: Engine
   logger: NodeLogger
+  /** Gets models the store lacks from peers (the node's `ModelDistribution`); absent: never. */
+  fetcher?: ModelFetcher | undefined
+  /**
+   * Called after every successful publish (also when the file was already stored), e.g. to provide
+   * the model to the network. Awaited; what it throws is logged, not returned: the model is stored.
+   */
+  onPublished?: ((model: PublishedModel) => Promise<unknown>) | undefined
+  /**
+   * With a fetcher: finds the CID and manifest hash of a reference the node does not hold (a name,
+   * or a CID named without its manifest hash), so it can be fetched too.
+   */
+  lookup?: ModelLookup | undefined
 }
 
 /**
- * Creates the model service over a hub store and an engine.
+ * Creates the model service over a hub store and an engine, optionally fetching missing models
+ * from peers (`fetcher`) and announcing published ones (`onPublished`).
  *
  * @example
  * ```ts
- * const models = createModelService({ store, engine, logger })
+ * const models = createModelService({
+ *   store, engine, logger,
+ *   fetcher: distribution,
+ *   onPublished: ({ bytes }) => distribution.provide(bytes),
+ * })
  * const model = await models.resolve('digits@1.0.0')
+ * const fetched = await models.resolve(cid, { manifestHash, signal })
  * await models.load(model)
  * ```
  */
@@ -84,7 +145,10 @@ export function createModelService(components: ModelServiceComponents): ModelSer
     }
   }
 
-  async function resolve(reference: string): Promise<StoredModel> {
+  async function resolve(
+    reference: string,
+    options: ResolveModelOptions = {},
+  ): Promise<StoredModel> {
     const version = await folderVersion()
     if (version !== resolvedVersion || version === -1) {
       resolved = new Map()
@@ -93,7 +157,21 @@ export function createModelService(components: ModelServiceComponents): ModelSer
     const key = reference.trim()
     const cached = resolved.get(key)
     if (cached) return cached
-    const model = await store.resolve(key)
+    let model: StoredModel
+    try {
+      model = await store.resolve(key)
+    } catch (error) {
+      const { fetcher, lookup } = components
+      if (fetcher === undefined || !isBaseError(error, 'MODEL_NOT_FOUND')) throw error
+      const target =
+        options.manifestHash !== undefined && isModelCid(key)
+          ? { cid: key, manifestHash: options.manifestHash }
+          : await lookup?.(key, options.signal)
+      if (target === undefined) throw error
+      logger.info({ reference: key, cid: target.cid }, 'model not held: fetching it from peers')
+      // the store changes under the fetch: the entry is cached by the next resolve
+      return fetcher.fetch({ ...target, signal: options.signal })
+    }
     if (resolvedVersion === version) {
       if (resolved.size >= maxCachedReferences) resolved.clear()
       resolved.set(key, model)
@@ -158,6 +236,20 @@ export function createModelService(components: ModelServiceComponents): ModelSer
           },
           'model published',
         )
+        if (components.onPublished)
+          try {
+            await components.onPublished({
+              cid: added.cid,
+              bytes: parameters.bytes,
+              manifest: added.manifest,
+              manifestHash: added.manifestHash,
+            })
+          } catch (error) {
+            logger.warn(
+              { cid: added.cid, code: isBaseError(error) ? error.code : undefined, err: error },
+              'onPublished failed (the model is stored)',
+            )
+          }
         return added
       } finally {
         if (trial !== undefined && !loaded.has(trial)) await engine.unload(trial).catch(() => {})

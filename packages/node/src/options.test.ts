@@ -29,6 +29,7 @@ test('behavior: paths become absolute, roles canonical, undefined means default'
     database: '/d/node.sqlite',
     store: '/d/store',
     key: '/d/key.json',
+    ipfs: '/d/ipfs',
   })
 })
 
@@ -82,4 +83,41 @@ test('error: invalid options name the option', () => {
   assert.throws(() => resolveNodeOptions({ network: { chainId: 1, settlement: '0x12' } }), {
     message: /"network.settlement"/,
   })
+})
+
+test('behavior: a chain connection pins the domain to its Settlement; settlement knobs merge with defaults', () => {
+  const contracts = {
+    modelRegistry: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
+    nodeRegistry: '0xe7f1725e7734ce288f8367e1bb143e90bb3f0512',
+    settlement: '0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0',
+    inferenceHub: '0xcf7ed3acca5a467e9e704c703e8d87f634fb0fc9',
+  } as const
+  const options = resolveNodeOptions({
+    network: { chainId: 31337, rpcUrl: 'http://127.0.0.1:8545', contracts },
+    settlement: { maxBatchSize: 8 } as never,
+  })
+  assert.equal(options.network?.settlement, '0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0')
+  assert.equal(nodeDomain(options.network).verifyingContract, options.network?.settlement)
+  assert.deepEqual(options.settlement, {
+    maxBatchSize: 8,
+    maxBatchDelayMs: 10_000,
+    pollIntervalMs: 2_000,
+  })
+  assert.throws(
+    () => resolveNodeOptions({ network: { chainId: 31337, rpcUrl: 'http://127.0.0.1:8545' } }),
+    /rpcUrl and contracts together/,
+  )
+  assert.throws(
+    () =>
+      resolveNodeOptions({
+        network: {
+          chainId: 31337,
+          rpcUrl: 'http://x',
+          contracts,
+          settlement: contracts.nodeRegistry,
+        },
+      }),
+    /network.settlement/,
+  )
+  assert.throws(() => resolveNodeOptions({ fault: 'lie' as never }), /wrong-output/)
 })

@@ -3,6 +3,7 @@ import type { OnnxEngineOptionsInput } from '@verity/engine'
 import { defaultOnnxLimits } from '@verity/hub'
 import { BaseError, localDomain, type VerityDomain } from '@verity/protocol'
 import { getAddress, isAddress } from 'viem'
+import { type NodeFault, nodeFaults } from './faults.ts'
 import { type NodePeer, normalizePeers } from './verification/peerDirectory.ts'
 
 /**
@@ -60,6 +61,40 @@ const logLevels: readonly NodeLogLevel[] = [
 export type NodeNetworkOptions = {
   chainId: number
   settlement?: `0x${string}` | undefined
+  /**
+   * The chain's JSON-RPC endpoint. With it (and `contracts`) the node is connected: peers come
+   * from NodeRegistry, verifier selection is seeded by block hashes, receipts are settled, the
+   * node serves InferenceHub requests and challenges fraud.
+   */
+  rpcUrl?: string | undefined
+  /** The deployed contracts (`network.json` from `deployVerity`); `settlement` must match. */
+  contracts?:
+    | {
+        modelRegistry: `0x${string}`
+        nodeRegistry: `0x${string}`
+        settlement: `0x${string}`
+        inferenceHub: `0x${string}`
+      }
+    | undefined
+  /** Block of the deployment, where event scans start. */
+  deployedAt?: { block: number } | undefined
+}
+
+/**
+ * How a connected node settles: batch triggers and how often it polls the chain.
+ *
+ * @example
+ * ```ts
+ * const settlement: NodeSettlementOptions = { maxBatchSize: 64, maxBatchDelayMs: 10_000, pollIntervalMs: 2_000 }
+ * ```
+ */
+export type NodeSettlementOptions = {
+  /** Commit as soon as this many receipts wait. */
+  maxBatchSize: number
+  /** Commit when the oldest waiting receipt is this old, in ms. */
+  maxBatchDelayMs: number
+  /** How often the batcher, finalizer, challenger and hub watcher look at the chain, in ms. */
+  pollIntervalMs: number
 }
 
 /**
@@ -107,6 +142,20 @@ export type NodeOptions = {
   peers: NodePeer[]
   /** How long the executor waits for one verifier's answer before drawing a replacement, in ms. */
   verifyTimeoutMs: number
+  /**
+   * Run Helia (bitswap on loopback) so missing models are fetched from peers on first use and
+   * this node's models are served to them. Off by default in the library (the Helia import costs
+   * seconds); the `verity node` daemon turns it on unless `--no-ipfs`.
+   */
+  ipfs: boolean
+  /** How long one first-use model fetch may take, in ms. */
+  modelFetchTimeoutMs: number
+  /** Batching and polling of a connected node. */
+  settlement: NodeSettlementOptions
+  /** Check every other executor's committed batches, not only suspects' (costs HTTP fetches). */
+  auditAll: boolean
+  /** Make this node cheat, for tests and demos (needs `VERITY_ALLOW_FAULTS=1`). */
+  fault?: NodeFault | undefined
 }
 
 /**
@@ -134,6 +183,10 @@ export const defaultNodeOptions: Readonly<NodeOptions> = Object.freeze({
   unsignedDeadlineSeconds: 3600,
   peers: [],
   verifyTimeoutMs: 10_000,
+  ipfs: false,
+  modelFetchTimeoutMs: 15_000,
+  settlement: { maxBatchSize: 64, maxBatchDelayMs: 10_000, pollIntervalMs: 2_000 },
+  auditAll: false,
 })
 
 /**
@@ -206,11 +259,39 @@ export function resolveNodeOptions(input: NodeOptionsInput = {}): NodeOptions {
   if (!logLevels.includes(options.logLevel))
     throw invalid('logLevel', logLevels.join(' | '), options.logLevel)
   if (options.network !== undefined) {
-    const { chainId, settlement } = options.network
+    const { chainId, settlement, rpcUrl, contracts } = options.network
     checkInteger('network.chainId', chainId, 1, Number.MAX_SAFE_INTEGER)
     if (settlement !== undefined && !isAddress(settlement, { strict: false }))
       throw invalid('network.settlement', 'a 0x-prefixed 20-byte address', settlement)
+    if ((rpcUrl === undefined) !== (contracts === undefined))
+      throw invalid('network', 'rpcUrl and contracts together (or neither)', {
+        rpcUrl,
+        contracts: contracts && '…',
+      })
+    if (rpcUrl !== undefined && contracts !== undefined) {
+      if (!/^https?:\/\//.test(rpcUrl)) throw invalid('network.rpcUrl', 'an http(s) URL', rpcUrl)
+      for (const [name, address] of Object.entries(contracts))
+        if (!isAddress(address, { strict: false }))
+          throw invalid(`network.contracts.${name}`, 'a 0x-prefixed 20-byte address', address)
+      if (settlement !== undefined && getAddress(settlement) !== getAddress(contracts.settlement))
+        throw invalid(
+          'network.settlement',
+          `the deployed Settlement ${contracts.settlement}`,
+          settlement,
+        )
+      options.network = { ...options.network, settlement: getAddress(contracts.settlement) }
+    }
   }
+  if (typeof options.ipfs !== 'boolean') throw invalid('ipfs', 'true or false', options.ipfs)
+  if (typeof options.auditAll !== 'boolean')
+    throw invalid('auditAll', 'true or false', options.auditAll)
+  options.settlement = { ...defaultNodeOptions.settlement, ...options.settlement }
+  checkInteger('modelFetchTimeoutMs', options.modelFetchTimeoutMs, 1, 2 ** 31 - 1)
+  checkInteger('settlement.maxBatchSize', options.settlement.maxBatchSize, 1, 10_000)
+  checkInteger('settlement.maxBatchDelayMs', options.settlement.maxBatchDelayMs, 0, 2 ** 31 - 1)
+  checkInteger('settlement.pollIntervalMs', options.settlement.pollIntervalMs, 10, 2 ** 31 - 1)
+  if (options.fault !== undefined && !nodeFaults.includes(options.fault))
+    throw invalid('fault', nodeFaults.join(' | '), options.fault)
   return options
 }
 
@@ -249,5 +330,7 @@ export function nodePaths(dataDir: string) {
     database: join(dataDir, 'node.sqlite'),
     store: join(dataDir, 'store'),
     key: join(dataDir, 'key.json'),
+    /** Helia blocks, datastore and the persistent libp2p key (`ipfs/peer.key`). */
+    ipfs: join(dataDir, 'ipfs'),
   }
 }

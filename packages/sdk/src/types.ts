@@ -46,4 +46,10 @@ export type ModelSummary = {
  * const { cid, manifest }: ModelInfo = await getModel(client, { model: 'digits@1.0.0' })
  * ```
  */
-export type ModelInfo = { cid: string; manifestHash: Hash; manifest: Manifest }
+export type ModelInfo = {
+  cid: string
+  manifestHash: Hash
+  manifest: Manifest
+  /** The model's on-chain price per call in wei, when the node is connected to its chain. */
+  price?: bigint | undefined
+}

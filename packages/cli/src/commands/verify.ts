@@ -1,7 +1,8 @@
 import { resolve } from 'node:path'
+import { verifyReceiptOnChain } from '@verity/contracts'
 import { createModelStore } from '@verity/hub'
 import { BaseError, type VerifyReceiptOptions, verifyReceipt } from '@verity/protocol'
-import { isAddress } from 'viem'
+import { createPublicClient, http, isAddress } from 'viem'
 import { type CliOptions, homePaths } from '../options.ts'
 import { type Io, printResult } from '../output.ts'
 import { readInputs, readUserFile } from '../readInputs.ts'
@@ -13,11 +14,28 @@ export type VerifyFlags = {
   input?: string
   /** Require this executor address. */
   executor?: string
+  /** Also check the receipt against this chain (JSON-RPC URL): stakes, model, settlement. */
+  rpc?: string
+}
+
+function rpcUrl(value: string): string {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new BaseError('INVALID_ARGUMENT', `--rpc ${value} is not an http(s) URL.`, {
+      metaMessages: ["For example --rpc http://127.0.0.1:8545 (an RPC of the receipt's chain)."],
+    })
+  return url.href
 }
 
 const marks = { pass: '✓', fail: '✗', skip: '-' } as const
 
-/** `verity verify RECEIPT`: checks a receipt offline and prints every check; exit 0 only if all pass. */
+/**
+ * `verity verify RECEIPT [--rpc URL]`: checks a receipt offline and, with `--rpc`, against the
+ * chain it names (`verifyReceiptOnChain`); prints every check; exit 0 only if none failed.
+ */
 export async function verify(
   io: Io,
   options: CliOptions,
@@ -52,16 +70,28 @@ export async function verify(
     if (flags.input !== undefined)
       context.inputs = await readInputs(resolve(flags.input), model.manifest)
   }
-  const verdict = await verifyReceipt(value, context)
+  const rpc = flags.rpc === undefined ? undefined : rpcUrl(flags.rpc)
+  const verdict =
+    rpc === undefined
+      ? await verifyReceipt(value, context)
+      : await verifyReceiptOnChain({
+          ...context,
+          receipt: value,
+          publicClient: createPublicClient({
+            transport: http(rpc, { retryCount: 1, timeout: 10_000 }),
+          }),
+        })
+  const width = Math.max(20, ...verdict.checks.map((check) => check.name.length))
   const lines = verdict.checks.map(
     (check) =>
-      `${marks[check.status]} ${check.name.padEnd(20)} ${check.reason}${check.code ? ` [${check.code}]` : ''}`,
+      `${marks[check.status]} ${check.name.padEnd(width)} ${check.reason}${check.code ? ` [${check.code}]` : ''}`,
   )
   lines.push(verdict.valid ? 'receipt is valid' : `receipt is INVALID (${verdict.code})`)
   printResult(io, options, lines.join('\n'), {
     valid: verdict.valid,
     ...(verdict.code ? { code: verdict.code } : {}),
     checks: verdict.checks,
+    ...('chain' in verdict && verdict.chain ? { chain: verdict.chain } : {}),
     ...(verdict.receipt
       ? { jobId: verdict.receipt.job.id, executor: verdict.receipt.executor.address }
       : {}),

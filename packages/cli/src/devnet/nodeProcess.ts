@@ -38,6 +38,15 @@ export type SpawnNodeProcessParameters = {
   logFile: string
   chainId: number
   settlement?: `0x${string}` | undefined
+  /**
+   * The deployed network (`network.json`): the node connects to the chain (`--network`); then
+   * `chainId`/`settlement` are not passed.
+   */
+  networkFile?: string | undefined
+  /** More daemon flags (`--batch-delay-ms 1000`, `--fault wrong-output`, …). */
+  extraArgs?: readonly string[] | undefined
+  /** Extra environment (`VERITY_ALLOW_FAULTS`); never a key. */
+  env?: Readonly<Record<string, string>> | undefined
   /** Other nodes, passed as `--peer ADDRESS@URL`. */
   peers?: readonly { address: string; url: string }[] | undefined
   logLevel?: string | undefined
@@ -123,18 +132,23 @@ export function spawnNodeProcess(parameters: SpawnNodeProcessParameters): NodePr
         String(parameters.port),
         '--key-file',
         parameters.keyFile,
-        '--chain-id',
-        String(parameters.chainId),
-        ...(parameters.settlement ? ['--settlement', parameters.settlement] : []),
+        ...(parameters.networkFile
+          ? ['--network', parameters.networkFile]
+          : [
+              '--chain-id',
+              String(parameters.chainId),
+              ...(parameters.settlement ? ['--settlement', parameters.settlement] : []),
+            ]),
         '--log-level',
         parameters.logLevel ?? 'info',
         ...(parameters.peers ?? []).flatMap((peer) => ['--peer', `${peer.address}@${peer.url}`]),
+        ...(parameters.extraArgs ?? []),
       ],
       {
         stdio: ['pipe', log, log],
         detached: true,
         // the key comes from --key-file only: never inherit one from the environment
-        env: { ...process.env, VERITY_PRIVATE_KEY: undefined },
+        env: { ...process.env, ...parameters.env, VERITY_PRIVATE_KEY: undefined },
       },
     )
   } finally {

@@ -1,5 +1,35 @@
 import { join, resolve } from 'node:path'
+import type { VerityParameters } from '@verity/contracts'
 import { BaseError } from '@verity/protocol'
+import { parseEther } from 'viem'
+
+/**
+ * Contract parameters of a devnet: the defaults with windows short enough to watch a batch settle
+ * (60 s challenge window; unbonding must outlast it).
+ *
+ * @example
+ * ```ts
+ * await deployVerity({ rpcUrl, account, parameters: devnetParameters })
+ * ```
+ */
+export const devnetParameters: Partial<VerityParameters> = {
+  challengeWindow: 60,
+  unbondingDelay: 120,
+  escrowWithdrawalDelay: 60,
+  requestTimeout: 300,
+}
+
+/** What each demo model costs per call on a devnet (0.001 ETH). */
+export const devnetPricePerCall = parseEther('0.001')
+
+/** The requester's Settlement escrow is topped up to this at start (10 ETH). */
+export const devnetEscrow = parseEther('10')
+
+/**
+ * Daemon flags of devnet nodes: batches commit within 3 s and the chain is polled every second,
+ * so a demo sees settlement happen.
+ */
+export const devnetNodeFlags: readonly string[] = ['--batch-delay-ms', '3000', '--poll-ms', '1000']
 
 /**
  * Options of a devnet: plain data, defaults in {@link defaultDevnetOptions}.

@@ -1,4 +1,9 @@
-import { modelRegistryAbi, type NetworkConfig, nodeRegistryAbi } from '@verity/contracts'
+import {
+  modelRegistryAbi,
+  type NetworkConfig,
+  nodeRegistryAbi,
+  settlementAbi,
+} from '@verity/contracts'
 import { BaseError } from '@verity/protocol'
 import {
   type Chain,
@@ -253,4 +258,37 @@ export async function ensureModelRegistered(
       }),
   )
   return record(await lookup(), true)
+}
+
+/**
+ * Tops a payer's free Settlement escrow up to `minimum` (`deposit{value}`), or does nothing when it
+ * already holds that much.
+ *
+ * @example
+ * ```ts
+ * const { balance, deposited } = await ensureEscrow(chain, { account: requester, minimum: parseEther('10') })
+ * ```
+ */
+export async function ensureEscrow(
+  chain: ChainClients,
+  parameters: { account: LocalAccount; minimum: bigint },
+): Promise<{ balance: bigint; deposited: boolean }> {
+  const read = () =>
+    chain.publicClient.readContract({
+      address: chain.config.contracts.settlement,
+      abi: settlementAbi,
+      functionName: 'balanceOf',
+      args: [parameters.account.address],
+    })
+  const before = await read()
+  if (before >= parameters.minimum) return { balance: before, deposited: false }
+  await chain.write(parameters.account, 'Settlement.deposit', (wallet) =>
+    wallet.writeContract({
+      address: chain.config.contracts.settlement,
+      abi: settlementAbi,
+      functionName: 'deposit',
+      value: parameters.minimum - before,
+    }),
+  )
+  return { balance: await read(), deposited: true }
 }

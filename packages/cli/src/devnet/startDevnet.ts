@@ -12,9 +12,18 @@ import { ensureDemoModels, type PublishedModel, publishToNode } from './demoMode
 import { loadPeerId } from './loadPeerId.ts'
 import { lockDataDir } from './lockDataDir.ts'
 import { type NodeProcess, spawnNodeProcess } from './nodeProcess.ts'
-import { type DevnetOptions, devnetAccounts, devnetPaths } from './options.ts'
+import {
+  type DevnetOptions,
+  devnetAccounts,
+  devnetEscrow,
+  devnetNodeFlags,
+  devnetParameters,
+  devnetPaths,
+  devnetPricePerCall,
+} from './options.ts'
 import {
   createChainClients,
+  ensureEscrow,
   ensureModelRegistered,
   ensureNodeRegistered,
   nodeRoleBits,
@@ -76,8 +85,10 @@ export type DevnetSummary = {
   reusedContracts: boolean
   nodes: DevnetNode[]
   models: (PublishedModel & { modelId: string; creator: `0x${string}`; royaltyBps: number })[]
-  /** How the models reached the nodes: the same bytes uploaded to each (no IPFS fetch yet). */
-  modelDistribution: 'uploaded-to-every-node'
+  /** How the models reach the nodes: uploaded to node 1, fetched by the others over IPFS on first use. */
+  modelDistribution: 'ipfs-on-first-use'
+  /** Settlement as configured: the price per call, the requester's escrow, the challenge window. */
+  settlement: { pricePerCall: string; requesterEscrow: string; challengeWindowSeconds: number }
   /** Verification modes node 1 offers (`none`, `reexec`). */
   modes: string[]
   testKeys: DevnetTestKey[]
@@ -195,6 +206,7 @@ export async function startDevnet(
       rpcUrl: anvil.rpcUrl,
       account: privateKeyToAccount(devKey(devnetAccounts.deployer)),
       configPath: paths.network,
+      parameters: devnetParameters,
       pollingInterval: 50,
     })
     // deployVerity sends nothing when network.json's contracts are still on the chain
@@ -219,10 +231,8 @@ export async function startDevnet(
         keyFile: paths.node(index).key,
         logFile: paths.node(index).log,
         chainId: config.chainId,
-        settlement: config.contracts.settlement,
-        peers: accounts.flatMap((account, other) =>
-          other + 1 === index ? [] : [{ address: account.address, url: urls[other]! }],
-        ),
+        networkFile: paths.network,
+        extraArgs: devnetNodeFlags,
       })
       nodes.push(node)
     }
@@ -288,31 +298,13 @@ export async function startDevnet(
         if (!stopping) components.onNodeExit?.(summaryNodes[i]!, code)
       })
 
-    step = progress.step(
-      `Publishing the demo models to ${options.nodes} node${options.nodes > 1 ? 's' : ''}`,
-    )
+    step = progress.step('Publishing the demo models to node 1 (the others fetch them over IPFS)')
     const clients = urls.map((url) =>
       createClient({ transport: http(url, { timeoutMs: 120_000 }) }),
     )
-    // node 1 first (it is the reference), then the others in parallel: the same bytes everywhere
     const first = await publishToNode(clients[0]!, demo.models, signal)
-    const rest = await Promise.all(
-      clients.slice(1).map((client) => publishToNode(client, demo.models, signal)),
-    )
-    for (const other of rest)
-      for (const model of other)
-        if (!first.some((m) => m.cid === model.cid && m.manifestHash === model.manifestHash))
-          throw new BaseError(
-            'MODEL_CID_MISMATCH',
-            `A node derived another CID or manifest for ${model.name} than node 1 (${model.cid}).`,
-            { metaMessages: ['Every node must run the same Verity version.'] },
-          )
-    const uploads = [first, ...rest].flat().filter((m) => m.uploaded).length
-    step.done(
-      uploads
-        ? `${uploads} upload${uploads > 1 ? 's' : ''}: the same bytes to every node`
-        : 'already on every node',
-    )
+    const uploads = first.filter((m) => m.uploaded).length
+    step.done(uploads ? `${uploads} uploaded to ${urls[0]}` : `already on ${urls[0]}`)
 
     step = progress.step('Registering the demo models in ModelRegistry')
     const models: DevnetSummary['models'] = []
@@ -323,6 +315,7 @@ export async function startDevnet(
         cid: model.cid,
         manifestHash: model.manifestHash as Hash,
         royaltyBps: options.royaltyBps,
+        pricePerCall: devnetPricePerCall,
       })
       models.push({
         ...model,
@@ -336,6 +329,10 @@ export async function startDevnet(
         .map((model) => `#${model.modelId} ${model.name} ${model.royaltyBps / 100} %`)
         .join(', '),
     )
+
+    step = progress.step("Funding the requester's escrow in Settlement")
+    const escrow = await ensureEscrow(chain, { account: requester, minimum: devnetEscrow })
+    step.done(`${formatEther(escrow.balance)} ETH${escrow.deposited ? ' (deposited now)' : ''}`)
 
     const network = await getNetwork(clients[0]!, { signal })
     const sample = `${demo.samples}/digit-7.png`
@@ -351,7 +348,12 @@ export async function startDevnet(
       reusedContracts,
       nodes: summaryNodes,
       models,
-      modelDistribution: 'uploaded-to-every-node',
+      modelDistribution: 'ipfs-on-first-use',
+      settlement: {
+        pricePerCall: devnetPricePerCall.toString(),
+        requesterEscrow: escrow.balance.toString(),
+        challengeWindowSeconds: config.parameters.challengeWindow,
+      },
       modes: network.modes,
       testKeys: [
         {

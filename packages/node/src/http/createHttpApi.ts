@@ -56,6 +56,8 @@ export type HttpApiComponents = {
   verifier?: Pick<Verifier, 'verify'> | undefined
   /** Fraud evidence behind `GET /v1/evidence` (absent: an empty list). */
   evidence?: Pick<VerificationStore, 'listEvidence'> | undefined
+  /** Parts a chain-connected node adds (each absent part: its route answers 404 or is omitted). */
+  connected?: ConnectedApi | undefined
   /** The node's address (its key signs receipts). */
   address: `0x${string}`
   domain: VerityDomain
@@ -63,6 +65,29 @@ export type HttpApiComponents = {
   /** True once the node is stopping: requests get 503, health reports `stopping`. */
   isStopping: () => boolean
   now?: (() => number) | undefined
+}
+
+/**
+ * Routes and fields only a chain-connected (or IPFS-running) node has.
+ *
+ * @example
+ * ```ts
+ * const connected: ConnectedApi = { ipfs: () => ({ peerId, multiaddrs: [] }) }
+ * ```
+ */
+export type ConnectedApi = {
+  /** This node's libp2p identity for `GET /v1/network` (models are fetched from it by bitswap). */
+  ipfs?: (() => { peerId: string; multiaddrs: string[] }) | undefined
+  /** The chain and contracts for `GET /v1/network`. */
+  chain?: { rpcUrl: string; contracts: Record<string, `0x${string}`> } | undefined
+  /** `GET /v1/batches/:id`: a committed batch with its receipts (data availability for challengers). */
+  batch?: ((batchId: bigint) => unknown | undefined) | undefined
+  /** `GET /v1/settlement`: batcher and finalizer state. */
+  settlementStatus?: (() => unknown) | undefined
+  /** The on-chain price of a model (wei, decimal string), added to `GET /v1/models/:ref`. */
+  priceOf?: ((cid: string) => Promise<string | undefined>) | undefined
+  /** `POST /v1/hub/verify`: a peer asks this node to co-sign an InferenceHub result. */
+  hubVerify?: ((body: unknown) => Promise<unknown>) | undefined
 }
 
 /**
@@ -82,6 +107,10 @@ export type NetworkInfo = {
   roles: NodeRole[]
   modes: string[]
   engine: Engine['descriptor'] & { settingsHash: Hash }
+  /** Present when the node runs Helia: where to fetch its models from. */
+  ipfs?: { peerId: string; multiaddrs: string[] } | undefined
+  /** Present when the node is connected to its chain. */
+  chain?: { rpcUrl: string; contracts: Record<string, `0x${string}`> } | undefined
 }
 
 /**
@@ -149,6 +178,9 @@ function tooLarge(what: string, limit: number): never {
  * | `GET /v1/jobs/:id` | `{ id, status, modelCid, mode, requester, attempts, createdAt, updatedAt, error? }` |
  * | `POST /v1/verify` | peer re-execution: `{ receipt, inputs }` → `{ attestation, observedOutputHash?, reason? }` (authenticated by the receipt's executor signature and the peer directory) |
  * | `GET /v1/evidence?jobId=&after=&limit=` | `{ evidence: Evidence[] }`: conflicting signed statements kept for challenges |
+ * | `GET /v1/batches/:id` | a settlement batch this node committed, with its receipts (connected nodes) |
+ * | `GET /v1/settlement` | batcher and finalizer state (connected nodes) |
+ * | `POST /v1/hub/verify` | a peer asks for a co-signature on an InferenceHub result (connected nodes) |
  * | `GET /v1/network` | {@link NetworkInfo} |
  * | `GET /v1/health` | `{ status: 'ok' }` (503 `stopping` while shutting down) |
  * | `GET /v1/metrics` | Prometheus text |
@@ -164,7 +196,7 @@ function tooLarge(what: string, limit: number): never {
  * ```
  */
 export function createHttpApi(options: HttpApiOptions, components: HttpApiComponents): Hono {
-  const { executor, models, jobs, metrics, domain } = components
+  const { executor, models, jobs, metrics, domain, connected } = components
   const logger = components.logger.child({ module: 'http' })
   const app = new Hono()
 
@@ -173,7 +205,7 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
     errorToResponse(
       new BaseError('ROUTE_NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, {
         metaMessages: [
-          'The API is under /v1: infer, models, receipts, jobs, verify, evidence, network, health, metrics.',
+          'The API is under /v1: infer, models, receipts, jobs, batches, settlement, verify, hub/verify, evidence, network, health, metrics.',
         ],
       }),
       logger,
@@ -319,7 +351,48 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
 
   app.get('/v1/models/:ref', async (c) => {
     const model = await models.resolve(c.req.param('ref'))
-    return c.json({ cid: model.cid, manifestHash: model.manifestHash, manifest: model.manifest })
+    const price = await components.connected?.priceOf?.(model.cid)
+    return c.json({
+      cid: model.cid,
+      manifestHash: model.manifestHash,
+      manifest: model.manifest,
+      ...(price === undefined ? {} : { price }),
+    })
+  })
+
+  app.get('/v1/batches/:id', (c) => {
+    const id = c.req.param('id')
+    const document = /^[1-9]\d{0,30}$/.test(id) ? connected?.batch?.(BigInt(id)) : undefined
+    if (document === undefined)
+      throw new BaseError('RECEIPT_NOT_FOUND', `This node committed no batch ${id}.`, {
+        metaMessages: ['Batches are served by the executor that committed them.'],
+      })
+    return c.json(document as object)
+  })
+
+  app.get('/v1/settlement', (c) => {
+    if (!connected?.settlementStatus)
+      throw new BaseError(
+        'NOT_SUPPORTED',
+        'This node is not connected to a chain: it settles nothing.',
+      )
+    return c.json(connected.settlementStatus() as object)
+  })
+
+  app.use(
+    '/v1/hub/verify',
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => tooLarge('request body', options.maxBodyBytes),
+    }),
+  )
+
+  app.post('/v1/hub/verify', async (c) => {
+    if (!connected?.hubVerify)
+      throw new BaseError('NODE_UNAVAILABLE', 'This node does not co-sign InferenceHub results.', {
+        metaMessages: ['Ask a node that is connected to the chain and has the verifier role.'],
+      })
+    return c.json((await connected.hubVerify(await readJson(c.req.raw))) as object)
   })
 
   app.get('/v1/receipts/:id', (c) => {
@@ -374,6 +447,8 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
         ...components.engine.descriptor,
         settingsHash: hashEngineDescriptor(components.engine.descriptor),
       },
+      ...(connected?.ipfs ? { ipfs: connected.ipfs() } : {}),
+      ...(connected?.chain ? { chain: connected.chain } : {}),
     }
     return c.json(info)
   })

@@ -13,7 +13,7 @@ import {
 import type { Verification } from '../executor.ts'
 import type { NodeLogger } from '../logger.ts'
 import type { VerificationStore } from './createVerificationStore.ts'
-import type { NodePeer, PeerDirectory } from './peerDirectory.ts'
+import { hasPeerRole, type NodePeer, type PeerDirectory } from './peerDirectory.ts'
 import { type AttestationAnswer, requestAttestation } from './requestAttestation.ts'
 import type { SeedSource } from './seedSource.ts'
 import type { VerificationMetrics } from './verificationMetrics.ts'
@@ -225,7 +225,10 @@ export function createReexecVerification(
 
     async check({ request }) {
       checkQuorum(request.quorum)
-      const count = eligible(await directory.list(), address)
+      const count = eligible(
+        (await directory.list()).filter((peer) => hasPeerRole(peer, 'verifier')),
+        address,
+      )
       if (count < request.quorum)
         throw new BaseError(
           'SELECTION_INVALID',
@@ -245,7 +248,10 @@ export function createReexecVerification(
         checkQuorum(quorum)
         const { blockHash, selection } = await seeds.seedFor({ jobId, signal })
         const seed = selectionSeed(jobId, blockHash)
-        const peers = await directory.list({ signal })
+        // a peer whose registered roles lack `verifier` is never drawn
+        const peers = (await directory.list({ signal })).filter((peer) =>
+          hasPeerRole(peer, 'verifier'),
+        )
         const count = eligible(peers, address)
         if (count < quorum)
           throw new BaseError(

@@ -129,8 +129,8 @@ function fromStore(given: GivenAttestation, replayed: boolean): VerifyResult {
  * The caller is authenticated by the receipt itself: it must be a `reexec` receipt without a
  * quorum yet, signed under this node's domain, by an executor the peer directory knows (never this
  * node), pass protocol's `verifyReceipt` up to the executor signature, embed its output, and the
- * inputs must hash to `job.inputHash`. The model must be in the local store (fetching it from
- * peers over IPFS is a later step). Then the job is re-executed and compared with
+ * inputs must hash to `job.inputHash`. A model the node does not hold is fetched from its peers
+ * (IPFS) under the manifest hash the receipt names, when the node runs model distribution. Then the job is re-executed and compared with
  * `compareOutputs(manifest.comparison, …)`.
  *
  * Idempotent: each attestation is stored (with the receipt it judged) before it is returned, and a
@@ -203,13 +203,15 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
         'RECEIPT_SIGNER_MISMATCH',
         `Job ${job.id} was executed by this node (${account.address}); a node never verifies its own jobs.`,
       )
-    if ((await peers.get(executorAddress)) === undefined)
+    const executorPeer = await peers.get(executorAddress)
+    // a registered node without stake (weight 0) is not an executor anyone must serve
+    if (executorPeer === undefined || executorPeer.weight === 0n)
       throw new BaseError(
         'RECEIPT_SIGNER_MISMATCH',
-        `Executor ${executor.address} is not a known peer of this verifier.`,
+        `Executor ${executor.address} is not a known, staked peer of this verifier.`,
         {
           metaMessages: [
-            'Verifiers serve only executors in their peer directory (--peer <address>@<url>; NodeRegistry later).',
+            'Verifiers serve only executors in their peer directory: staked in NodeRegistry, or listed with --peer <address>@<url>.',
           ],
         },
       )
@@ -241,18 +243,25 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
           ],
         },
       )
-    const model = await models.resolve(job.model.cid).catch((error: unknown) => {
-      if (isBaseError(error, 'MODEL_NOT_FOUND')) return undefined
-      throw error
-    })
+    let notFound: unknown
+    const model = await models
+      .resolve(job.model.cid, { manifestHash: job.model.manifestHash as Hash, signal })
+      .catch((error: unknown) => {
+        if (!isBaseError(error, 'MODEL_NOT_FOUND')) throw error
+        notFound = error
+        return undefined
+      })
     if (model === undefined || model.cid !== job.model.cid)
       throw new BaseError(
         'MODEL_NOT_FOUND',
-        `This verifier does not have model ${job.model.cid}.`,
+        `This verifier does not have model ${job.model.cid} and could not fetch it.`,
         {
           metaMessages: [
-            'Add the model to this node (POST /v1/models or `verity model add`); fetching models from peers over IPFS is not implemented yet.',
+            'Add the model to this node (POST /v1/models or `verity model add`), or run it with IPFS distribution so it fetches models from peers.',
           ],
+          ...(notFound
+            ? { cause: notFound, details: (notFound as Error).message.split('\n')[0] }
+            : {}),
         },
       )
     if (model.manifestHash !== job.model.manifestHash)

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createStaticPeerDirectory, normalizePeers, parsePeer } from './peerDirectory.ts'
+import {
+  createStaticPeerDirectory,
+  hasPeerRole,
+  normalizePeers,
+  parsePeer,
+  peerRoles,
+} from './peerDirectory.ts'
 
 const address = '0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A'
 
@@ -57,5 +63,28 @@ test('error: bad peers are INVALID_ARGUMENT naming the entry', () => {
   )
   assert.throws(() => normalizePeers([{ address, url: 'http://a', weight: 0n }]), {
     message: /peers\[0\]\.weight/,
+  })
+})
+
+test('behavior: peer ids and role bitmasks are kept (an empty peer id is dropped) and roles gate hasPeerRole', () => {
+  const [withRoles, plain] = normalizePeers([
+    { address, url: 'http://a', peerId: '12D3KooWabc', roles: peerRoles.executor },
+    { address: '0x1563915e194D8CfBA1943570603F7606A3115508', url: 'http://b', peerId: '' },
+  ])
+  assert.deepEqual(withRoles, { address, url: 'http://a', peerId: '12D3KooWabc', roles: 2 })
+  assert.deepEqual(plain, {
+    address: '0x1563915e194D8CfBA1943570603F7606A3115508',
+    url: 'http://b',
+  })
+  assert.equal(hasPeerRole(withRoles!, 'verifier'), false)
+  assert.equal(hasPeerRole(withRoles!, 'executor'), true)
+  assert.equal(hasPeerRole(plain!, 'verifier'), true, 'unknown roles: any role')
+  for (const roles of [0, 8, 1.5])
+    assert.throws(() => normalizePeers([{ address, url: 'http://a', roles }]), {
+      code: 'INVALID_ARGUMENT',
+      message: /peers\[0\]\.roles/,
+    })
+  assert.throws(() => normalizePeers([{ address, url: 'http://a', peerId: 'a b' }]), {
+    message: /peers\[0\]\.peerId/,
   })
 })

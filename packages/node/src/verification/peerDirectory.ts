@@ -2,8 +2,32 @@ import { BaseError } from '@verity/protocol'
 import { getAddress, isAddress } from 'viem'
 
 /**
+ * Role bits of a node, as `NodeRegistry` stores them (`roles` is their bitwise or).
+ *
+ * @example
+ * ```ts
+ * const peer: NodePeer = { address, url, roles: peerRoles.executor | peerRoles.verifier } // 6
+ * ```
+ */
+export const peerRoles = { gateway: 1, executor: 2, verifier: 4 } as const
+
+/**
+ * Whether a peer may take `role`: true when its roles are unknown (a configured peer) or include
+ * the role's bit.
+ *
+ * @example
+ * ```ts
+ * const verifiers = (await peers.list()).filter((peer) => hasPeerRole(peer, 'verifier'))
+ * ```
+ */
+export function hasPeerRole(peer: Pick<NodePeer, 'roles'>, role: keyof typeof peerRoles): boolean {
+  return peer.roles === undefined || (peer.roles & peerRoles[role]) !== 0
+}
+
+/**
  * Another node: its signing address (what its receipts and attestations recover to), the base URL
  * of its HTTP API and its selection weight (stake once it comes from `NodeRegistry`; default 1).
+ * A registry-backed directory also gives its libp2p `peerId` and its `roles`.
  *
  * @example
  * ```ts
@@ -13,15 +37,23 @@ import { getAddress, isAddress } from 'viem'
 export type NodePeer = {
   url: string
   address: `0x${string}`
-  /** Selection weight (> 0); default 1. */
+  /**
+   * Selection weight; default 1. Positive in configured lists and in a directory's `list()`; a
+   * registry directory's `get()` gives 0n for a node that is registered but not active
+   * (exiting or under-staked).
+   */
   weight?: bigint | undefined
+  /** libp2p peer id, when known (NodeRegistry). */
+  peerId?: string | undefined
+  /** Role bitmask ({@link peerRoles}: 1 gateway, 2 executor, 4 verifier); unknown = any role. */
+  roles?: number | undefined
 }
 
 /**
  * Where a node learns who its peers are. The executor draws verifiers from `list()`; the verifier
- * role accepts jobs only from executors `get()` knows. Today a static list
- * ({@link createStaticPeerDirectory}); later `NodeRegistry` on the settlement chain (staked nodes,
- * their endpoints and capped stakes) behind the same interface.
+ * role accepts jobs only from executors `get()` knows. A static list
+ * ({@link createStaticPeerDirectory}) or `NodeRegistry` on the settlement chain (staked nodes,
+ * their endpoints and capped stakes: `createRegistryPeerDirectory` in `chain/`).
  *
  * @example
  * ```ts
@@ -41,7 +73,9 @@ export type PeerDirectory = {
 
 function invalid(name: string, message: string, value: unknown): BaseError {
   return new BaseError('INVALID_ARGUMENT', `${name} is ${JSON.stringify(value)}: ${message}.`, {
-    metaMessages: ['A peer is { address: "0x<20 bytes>", url: "http://host:port", weight?: 1n }.'],
+    metaMessages: [
+      'A peer is { address: "0x<20 bytes>", url: "http://host:port", weight?: 1n, peerId?: "12D3…", roles?: 7 }.',
+    ],
   })
 }
 
@@ -75,10 +109,30 @@ export function normalizePeers(peers: readonly NodePeer[], name = 'peers'): Node
       throw invalid(`${entry}.url`, 'expected an http(s) URL without query or fragment', peer.url)
     if (peer.weight !== undefined && (typeof peer.weight !== 'bigint' || peer.weight <= 0n))
       throw invalid(`${entry}.weight`, 'expected a positive bigint', String(peer.weight))
+    if (
+      peer.peerId !== undefined &&
+      (typeof peer.peerId !== 'string' || peer.peerId.length > 256 || /\s/.test(peer.peerId))
+    )
+      throw invalid(
+        `${entry}.peerId`,
+        'expected a libp2p peer id (no spaces, ≤ 256 chars)',
+        peer.peerId,
+      )
+    if (
+      peer.roles !== undefined &&
+      (!Number.isInteger(peer.roles) || peer.roles < 1 || peer.roles > 7)
+    )
+      throw invalid(
+        `${entry}.roles`,
+        'expected a role bitmask from 1 to 7 (1 gateway, 2 executor, 4 verifier)',
+        peer.roles,
+      )
     return {
       address,
       url: url.href.replace(/\/+$/, ''),
       ...(peer.weight === undefined ? {} : { weight: peer.weight }),
+      ...(peer.peerId === undefined || peer.peerId === '' ? {} : { peerId: peer.peerId }),
+      ...(peer.roles === undefined ? {} : { roles: peer.roles }),
     }
   })
 }

@@ -45,6 +45,7 @@ export async function getModel(
     cid: string
     manifestHash: Hash
     manifest: unknown
+    price?: unknown
   }>({
     method: 'GET',
     path: `/v1/models/${encodeURIComponent(parameters.model.trim())}`,
@@ -58,5 +59,9 @@ export async function getModel(
       `The node described ${parameters.model} inconsistently: its manifest hashes to ${manifestHash} (sent ${data.manifestHash}) for CID ${manifest.cid} (sent ${data.cid}).`,
       { metaMessages: ['Do not use this node for this model.'] },
     )
-  return { cid: manifest.cid, manifestHash, manifest }
+  const price =
+    typeof data.price === 'string' && /^(0|[1-9]\d{0,76})$/.test(data.price)
+      ? BigInt(data.price)
+      : undefined
+  return { cid: manifest.cid, manifestHash, manifest, ...(price === undefined ? {} : { price }) }
 }

@@ -41,7 +41,7 @@ export type InferParameters = {
   /** Verification mode (default `none`; other modes need a node that offers them). */
   mode?: Mode | undefined
   quorum?: number | undefined
-  /** The most the requester pays, in wei (default 0). */
+  /** The most the requester pays, in wei (default: the price the node reports for the model, else 0). */
   maxFee?: bigint | undefined
   /** Unix seconds after which no node may execute the request (default now + 1 hour). */
   deadline?: bigint | undefined
@@ -145,7 +145,13 @@ export async function infer(client: Client, parameters: InferParameters): Promis
     inputs,
     ...(parameters.mode === undefined ? {} : { mode: parameters.mode }),
     ...(parameters.quorum === undefined ? {} : { quorum: parameters.quorum }),
-    ...(parameters.maxFee === undefined ? {} : { maxFee: parameters.maxFee }),
+    // by default the requester accepts the model's on-chain price, as the node reports it; the
+    // signed maxFee caps what a settlement can charge whatever the node claims
+    ...(parameters.maxFee === undefined
+      ? model.price === undefined
+        ? {}
+        : { maxFee: model.price }
+      : { maxFee: parameters.maxFee }),
     ...(parameters.deadline === undefined ? {} : { deadline: parameters.deadline }),
     ...(parameters.nonce === undefined ? {} : { nonce: parameters.nonce }),
   })

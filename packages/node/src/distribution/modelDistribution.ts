@@ -1,0 +1,126 @@
+import type { Engine } from '@verity/engine'
+import type { ModelStore, StoredModel } from '@verity/hub'
+import type { Hash } from '@verity/protocol'
+import type { Registry } from 'prom-client'
+import type { NodeLogger } from '../logger.ts'
+import type { NodePeer } from '../verification/peerDirectory.ts'
+
+/**
+ * Progress of a model fetch, in order: `peers` (how many peers hold the manifest asked for),
+ * `dial` (trying one), `transfer` (file bytes received so far; `bytes` only grows), `store` (the
+ * bytes are complete and checked; validating, trial-loading and writing them).
+ *
+ * @example
+ * ```ts
+ * const onProgress = (event: ModelFetchProgressEvent) => {
+ *   if (event.type === 'transfer') console.log(`${event.bytes}/${event.totalBytes}`)
+ * }
+ * ```
+ */
+export type ModelFetchProgressEvent =
+  | { type: 'peers'; cid: string; providers: number; asked: number }
+  | { type: 'dial'; cid: string; peer: `0x${string}`; peerId: string }
+  | { type: 'transfer'; cid: string; bytes: number; totalBytes: number }
+  | { type: 'store'; cid: string }
+
+/**
+ * What {@link ModelFetcher.fetch} takes: the model's CID, the hash of the manifest the caller
+ * expects (from a signed request or receipt), the caller's signal and a progress callback.
+ *
+ * @example
+ * ```ts
+ * const parameters: FetchModelParameters = { cid, manifestHash, signal: AbortSignal.timeout(60_000) }
+ * ```
+ */
+export type FetchModelParameters = {
+  cid: string
+  manifestHash: Hash
+  signal?: AbortSignal | undefined
+  onProgress?: ((event: ModelFetchProgressEvent) => void) | undefined
+}
+
+/**
+ * Gets a model this node does not hold from its peers and stores it. The `ModelService` calls it
+ * when a CID is not in the store.
+ *
+ * @example
+ * ```ts
+ * const fetcher: ModelFetcher = distribution
+ * const model = await fetcher.fetch({ cid, manifestHash })
+ * ```
+ */
+export type ModelFetcher = {
+  /**
+   * The model `cid` described by the manifest hashing to `manifestHash`, stored in the local model
+   * store (validated and trial-loaded like a publish) and served to peers from then on.
+   *
+   * Errors: `INVALID_ARGUMENT`, `NOT_STARTED`, `MODEL_NOT_FOUND` (no peer has it; the message
+   * lists who was asked), `PEER_UNREACHABLE` (no peer could be reached), `MANIFEST_HASH_MISMATCH`
+   * (no peer has that manifest, or it does not describe the bytes), `MODEL_CID_MISMATCH`,
+   * `MODEL_TOO_LARGE`, the hub's and engine's refusals (`MODEL_INVALID`, `ENGINE_LOAD_FAILED`, …),
+   * `ABORTED`.
+   */
+  fetch(parameters: FetchModelParameters): Promise<StoredModel>
+}
+
+/**
+ * The node's side of IPFS: it serves every stored model to peers over bitswap and fetches models
+ * it lacks from them. Peers come from the peer directory; their libp2p addresses from their HTTP
+ * API (`GET /v1/network` → `ipfs: { peerId, multiaddrs }`), their manifests from
+ * `GET /v1/models/:cid`.
+ *
+ * @example
+ * ```ts
+ * const distribution: ModelDistribution = await createModelDistribution(options, components)
+ * await distribution.start()
+ * const model = await distribution.fetch({ cid, manifestHash })
+ * await distribution.stop()
+ * ```
+ */
+export type ModelDistribution = ModelFetcher & {
+  /** The libp2p peer id (`12D3KooW…`), from `<dataDir>/ipfs/peer.key`; known before `start`. */
+  readonly peerId: string
+  /** Starts Helia and provides every model already in the store. Idempotent. */
+  start(): Promise<void>
+  /** Aborts fetches in flight and stops Helia. Idempotent. */
+  stop(): Promise<void>
+  /** The libp2p addresses peers dial (each ending in `/p2p/<peerId>`); empty until started. */
+  multiaddrs(): string[]
+  /** Serves a model file to peers (call it after a publish); resolves with its CID. Idempotent. */
+  provide(bytes: Uint8Array, options?: { signal?: AbortSignal | undefined }): Promise<string>
+}
+
+/**
+ * A peer as the distribution reads it from the directory: a `NodePeer` and, when the directory
+ * knows it (`NodeRegistry`), its libp2p peer id. Multiaddrs naming another id are refused.
+ *
+ * @example
+ * ```ts
+ * const peer: DistributionPeer = { address, url: 'http://127.0.0.1:8081', peerId: '12D3KooW…' }
+ * ```
+ */
+export type DistributionPeer = NodePeer & { peerId?: string | undefined }
+
+/**
+ * What {@link createModelDistribution} needs from the node.
+ *
+ * @example
+ * ```ts
+ * const components: ModelDistributionComponents = { store, engine, peers, address, registry, logger }
+ * ```
+ */
+export type ModelDistributionComponents = {
+  /** Where fetched models are stored (and what `start` provides). */
+  store: ModelStore
+  /** Trial-loads fetched models (as a publish does); the session is kept. */
+  engine: Pick<Engine, 'load' | 'unload'>
+  /** Where candidate peers come from. */
+  peers: { list(options?: { signal?: AbortSignal | undefined }): Promise<DistributionPeer[]> }
+  /** This node's address: never asked. */
+  address?: `0x${string}` | undefined
+  /** The node's metrics registry; the distribution metrics are registered in it. */
+  registry: Registry
+  logger: NodeLogger
+  /** HTTP client for peers' APIs (default `globalThis.fetch`). */
+  fetch?: typeof globalThis.fetch | undefined
+}

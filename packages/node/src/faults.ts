@@ -1,0 +1,122 @@
+import type { Engine } from '@verity/engine'
+import { BaseError, type Tensor } from '@verity/protocol'
+import type { Verification } from './executor.ts'
+import type { NodeLogger } from './logger.ts'
+
+/**
+ * Faults a node can be told to commit, to exercise the network's defences (tests, demos):
+ * - `wrong-output`: as executor, the node changes the first element of every output tensor before
+ *   signing, and when its verifiers disagree it still answers with the receipt (stripped of their
+ *   attestations) and commits it for payment, as a greedy cheater would. Its verifier role stays
+ *   honest.
+ *
+ * @example
+ * ```ts
+ * const fault: NodeFault = 'wrong-output'
+ * ```
+ */
+export type NodeFault = 'wrong-output'
+
+/** The faults {@link NodeFault} names. */
+export const nodeFaults: readonly NodeFault[] = ['wrong-output']
+
+/**
+ * The environment variable that must be `1` for a node to accept a fault: a production node can
+ * never be put into a cheating mode by a flag alone.
+ */
+export const allowFaultsVariable = 'VERITY_ALLOW_FAULTS'
+
+/**
+ * Refuses a fault unless `VERITY_ALLOW_FAULTS=1` is set.
+ *
+ * @example
+ * ```ts
+ * assertFaultAllowed('wrong-output', process.env)
+ * ```
+ */
+export function assertFaultAllowed(
+  fault: NodeFault,
+  env: Readonly<Record<string, string | undefined>>,
+): void {
+  if (env[allowFaultsVariable] !== '1')
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `Fault "${fault}" makes this node cheat; it is refused unless ${allowFaultsVariable}=1 is set.`,
+      {
+        metaMessages: [
+          'Faults exist for tests and demos of slashing; never set them on a real node.',
+        ],
+      },
+    )
+}
+
+function perturb(tensor: Tensor): Tensor {
+  const data = tensor.data.slice() as typeof tensor.data
+  if (data.length > 0) {
+    if (typeof data[0] === 'bigint') (data as BigInt64Array)[0] = (data[0] as bigint) + 1n
+    else if (typeof data[0] === 'boolean') (data as unknown as boolean[])[0] = !data[0]
+    else (data as Float32Array)[0] = (data[0] as number) + 1
+  }
+  return { ...tensor, data } as Tensor
+}
+
+/**
+ * An engine that runs the model and then changes the first element of each output (`+1`).
+ *
+ * @example
+ * ```ts
+ * const cheating = withWrongOutputs(createOnnxEngine())
+ * ```
+ */
+export function withWrongOutputs(engine: Engine): Engine {
+  return {
+    get descriptor() {
+      return engine.descriptor
+    },
+    get settingsHash() {
+      return engine.settingsHash
+    },
+    load: (parameters) => engine.load(parameters),
+    unload: (id) => engine.unload(id),
+    close: () => engine.close(),
+    async run(parameters) {
+      const result = await engine.run(parameters)
+      const outputs = Object.fromEntries(
+        Object.entries(result.outputs).map(([name, tensor]) => [name, perturb(tensor)]),
+      )
+      return { ...result, outputs }
+    },
+  }
+}
+
+/**
+ * A verification that never fails the job: when the honest one throws (outvoted, disputed), the
+ * receipt goes out with an empty quorum certificate, as a cheater that wants its fee would do.
+ *
+ * @example
+ * ```ts
+ * const reexec = cheatingVerification(createReexecVerification(options, components), logger)
+ * ```
+ */
+export function cheatingVerification(inner: Verification, logger: NodeLogger): Verification {
+  const log = logger.child({ module: 'fault' })
+  return {
+    mode: inner.mode,
+    ...(inner.check ? { check: inner.check.bind(inner) } : {}),
+    async complete(parameters) {
+      try {
+        return await inner.complete(parameters)
+      } catch (error) {
+        if (parameters.signal.aborted) throw error
+        log.warn(
+          { jobId: parameters.receipt.job.id },
+          'fault wrong-output: verifiers refused; answering anyway without their attestations',
+        )
+        return {
+          ...parameters.receipt,
+          quorum: { threshold: parameters.receipt.job.quorum, attestations: [] },
+        }
+      }
+    },
+  }
+}
