@@ -7,8 +7,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { modelRegistryAbi, nodeRegistryAbi } from '@verity/contracts'
-import { createPublicClient, http, keccak256, stringToBytes } from 'viem'
+import {
+  modelRegistryAbi,
+  nodeRegistryAbi,
+  parseNetworkConfig,
+  settlementAbi,
+} from '@verity/contracts'
+import { createPublicClient, createTestClient, http, keccak256, stringToBytes, toHex } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
+import { allocatePorts } from './devnet/allocatePorts.ts'
+import { loadPeerId } from './devnet/loadPeerId.ts'
+import { spawnNodeProcess } from './devnet/nodeProcess.ts'
+import { devnetNodeFlags } from './devnet/options.ts'
+import { createChainClients, ensureNodeRegistered, nodeRoleBits } from './devnet/registerOnChain.ts'
 import type { DevnetSummary } from './devnet/startDevnet.ts'
 import { runCli } from './test/runCli.ts'
 
@@ -117,21 +128,19 @@ test('default: devnet brings up 4 registered, staked nodes that all serve the de
     )
   }
 
-  // every node lists the demo models, with the same CIDs (through `verity models --node`)
+  // node 1 was given the demo models; the others fetch them over IPFS on first use
   const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')
   assert.ok(int8, 'the int8 demo model is published')
-  for (const node of summary.nodes) {
-    const listed = await cli('--json', 'models', '--node', node.url)
-    assert.equal(listed.code, 0, listed.stderr)
-    assert.deepEqual(
-      listed
-        .json()
-        .map((m: { name: string; cid: string }) => `${m.name} ${m.cid}`)
-        .sort(),
-      summary.models.map((m) => `${m.name} ${m.cid}`).sort(),
-      node.url,
-    )
-  }
+  assert.equal(summary.modelDistribution, 'ipfs-on-first-use')
+  const listed = await cli('--json', 'models', '--node', summary.nodes[0]!.url)
+  assert.equal(listed.code, 0, listed.stderr)
+  assert.deepEqual(
+    listed
+      .json()
+      .map((m: { name: string; cid: string }) => `${m.name} ${m.cid}`)
+      .sort(),
+    summary.models.map((m) => `${m.name} ${m.cid}`).sort(),
+  )
 
   // on-chain: the nodes are registered with their endpoints and staked; the models are registered
   const chain = chainClient(summary)
@@ -247,6 +256,270 @@ test('behavior: `--mode reexec --quorum 2` brings back a receipt co-signed by tw
         (c: { name: string; status: string }) => c.name === 'quorum' && c.status === 'pass',
       ),
   )
+})
+
+const settlementRead = (
+  summary: DevnetSummary,
+  functionName: 'earnings' | 'balanceOf',
+  address: `0x${string}`,
+  blockNumber?: bigint,
+) =>
+  chainClient(summary).readContract({
+    address: summary.contracts.settlement,
+    abi: settlementAbi,
+    functionName,
+    args: [address],
+    ...(blockNumber === undefined ? {} : { blockNumber }),
+  })
+
+/** Polls `check` every 250 ms until it returns a value (not undefined) or `timeoutMs` passes. */
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+/** Moves anvil's clock (the devnet chain) forward and mines a block. */
+async function increaseTime(summary: DevnetSummary, seconds: number): Promise<void> {
+  const test = createTestClient({
+    mode: 'anvil',
+    transport: http(summary.rpcUrl, { retryCount: 0 }),
+  })
+  const latest = await chainClient(summary).getBlock({ blockTag: 'latest' })
+  const target = latest.timestamp + BigInt(seconds)
+  await test.setNextBlockTimestamp({ timestamp: target })
+  await test.mine({ blocks: 1 })
+  await test.request({ method: 'evm_setTime', params: [Number(target)] } as never)
+}
+
+test('behavior: publish on node 1, infer on node 3 with reexec quorum 2: the receipt verifies offline and online, settles, and the fee is split exactly', {
+  timeout: 180_000,
+}, async () => {
+  const { summary } = first
+  const node3 = summary.nodes[2]!
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const creator = summary.testKeys.find((k) => k.role === 'model creator')!
+  const treasury = summary.testKeys.find((k) => k.role === 'deployer (treasury)')!
+  const chain = chainClient(summary)
+  const escrowBefore = await settlementRead(summary, 'balanceOf', requester.address)
+
+  // the model is published from node 1 through the SDK (already there: nothing is uploaded twice)
+  const publish = await cli(
+    '--json',
+    'model',
+    'publish',
+    join(dataDir, 'demo-models', 'digits-mlp-int8.onnx'),
+    '--node',
+    summary.nodes[0]!.url,
+  )
+  assert.equal(publish.code, 0, publish.stderr)
+  const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')!
+  assert.equal(publish.json().cid, int8.cid)
+
+  const out = join(home, 'receipt-settled.json')
+  const infer = await cli(
+    'infer',
+    int8.cid,
+    '--input',
+    join(summary.samples, 'digit-4.png'),
+    '--node',
+    node3.url,
+    '--key',
+    requester.keyFile!,
+    '--mode',
+    'reexec',
+    '--quorum',
+    '2',
+    '--out',
+    out,
+  )
+  assert.equal(infer.code, 0, infer.stderr)
+  const receipt = JSON.parse(await readFile(out, 'utf8'))
+  const price = BigInt(summary.settlement.pricePerCall)
+  assert.equal(BigInt(receipt.job.maxFee), price, 'the SDK signs the node-reported price as maxFee')
+
+  // the executor commits its batch (size/time trigger) and the receipt gains its settlement section
+  const settled = await eventually('the receipt to settle', 60_000, async () => {
+    const response = await fetch(`${node3.url}/v1/receipts/${receipt.job.id}`)
+    const body = (await response.json()) as {
+      receipt: {
+        settlement?: { batchId: string; fee: string }
+        quorum: { attestations: { verifier: `0x${string}` }[] }
+      }
+    }
+    return body.receipt.settlement ? body.receipt : undefined
+  })
+  assert.equal(BigInt(settled.settlement!.fee), price)
+  await writeFile(out, JSON.stringify(settled))
+  const online = await cli('--json', 'verify', out, '--rpc', summary.rpcUrl)
+  assert.equal(online.code, 0, online.stdout)
+  const checks = online.json().checks as { name: string; status: string }[]
+  for (const name of [
+    'settlement',
+    'settlement.batch',
+    'settlement.inclusion',
+    'model.registry',
+    'executor.stake',
+  ])
+    assert.equal(
+      checks.find((c) => c.name === name)?.status,
+      'pass',
+      `${name}: ${JSON.stringify(checks)}`,
+    )
+  // the payer's escrow was reserved at commit: exactly the fee left its free balance
+  assert.equal(
+    escrowBefore - (await settlementRead(summary, 'balanceOf', requester.address)),
+    price,
+  )
+
+  // after the challenge window the executor finalizes; every party's credit moves by its share
+  const batchId = BigInt(settled.settlement!.batchId)
+  await increaseTime(summary, summary.settlement.challengeWindowSeconds + 1)
+  const finalized = await eventually('the batch to be finalized', 60_000, async () => {
+    const [log] = await chain.getContractEvents({
+      address: summary.contracts.settlement,
+      abi: settlementAbi,
+      eventName: 'BatchFinalized',
+      args: { batchId },
+      fromBlock: 0n,
+    })
+    return log
+  })
+  const block = finalized.blockNumber
+  const delta = async (address: `0x${string}`) =>
+    (await settlementRead(summary, 'earnings', address, block)) -
+    (await settlementRead(summary, 'earnings', address, block - 1n))
+  const params = JSON.parse(await readFile(join(dataDir, 'network.json'), 'utf8')).parameters
+  const batch = finalized.args
+  const total = batch.total!
+  const royalty = (price * BigInt(int8.royaltyBps)) / 10_000n
+  assert.ok(total >= price)
+  assert.equal(await delta(creator.address), batch.royalties)
+  assert.equal(await delta(treasury.address), (total * BigInt(params.treasuryBps)) / 10_000n)
+  assert.equal(batch.treasuryAmount, (total * BigInt(params.treasuryBps)) / 10_000n)
+  if (total === price) assert.equal(batch.royalties, royalty)
+  const pool = (total * BigInt(params.verifierBps)) / 10_000n
+  const verifiers = settled.quorum.attestations.map((a: { verifier: `0x${string}` }) => a.verifier)
+  let verifierSum = 0n
+  for (const verifier of verifiers) verifierSum += await delta(verifier)
+  assert.equal(verifierSum, batch.verifierPool)
+  assert.ok(verifierSum <= pool && pool - verifierSum < BigInt(verifiers.length) + 1n)
+  assert.equal(await delta(node3.address), batch.executorAmount)
+  assert.equal(
+    batch.executorAmount,
+    total - batch.royalties! - batch.verifierPool! - batch.treasuryAmount!,
+  )
+
+  // and the executor withdraws its earnings to its wallet by itself
+  await eventually('the executor to withdraw', 30_000, async () =>
+    (await settlementRead(summary, 'earnings', node3.address)) === 0n ? true : undefined,
+  )
+})
+
+test('behavior: a node that returns wrong outputs is caught by the quorum, challenged on-chain by a verifier and slashed', {
+  timeout: 180_000,
+}, async () => {
+  const { summary } = first
+  const config = parseNetworkConfig(await readFile(join(dataDir, 'network.json'), 'utf8'))
+  const chain = createChainClients(config)
+  // a fifth, cheating node (anvil dev key 7), staked like the others
+  const account = mnemonicToAccount('test test test test test test test test test test test junk', {
+    addressIndex: 7,
+  })
+  const dir = join(dataDir, 'node-cheater')
+  const keyFile = join(dir, 'key.json')
+  await mkdir(dir, { recursive: true })
+  await writeFile(
+    keyFile,
+    JSON.stringify({
+      version: 1,
+      address: account.address,
+      privateKey: toHex(account.getHdKey().privateKey!),
+    }),
+    { mode: 0o600 },
+  )
+  const [port] = await allocatePorts(0, 1)
+  const cheater = spawnNodeProcess({
+    dataDir: dir,
+    port: port!,
+    keyFile,
+    logFile: join(dir, 'node.log'),
+    chainId: config.chainId,
+    networkFile: join(dataDir, 'network.json'),
+    extraArgs: [...devnetNodeFlags, '--fault', 'wrong-output'],
+    env: { VERITY_ALLOW_FAULTS: '1' },
+  })
+  running.push(cheater.process)
+  try {
+    await ensureNodeRegistered(chain, {
+      account,
+      endpoint: cheater.url,
+      peerId: await loadPeerId(join(dir, 'ipfs', 'peer.key')),
+      roles: nodeRoleBits.all,
+    })
+    await cheater.ready({ timeoutMs: 60_000 })
+    const stakeOf = async () =>
+      (
+        await chainClient(summary).readContract({
+          address: summary.contracts.nodeRegistry,
+          abi: nodeRegistryAbi,
+          functionName: 'getNode',
+          args: [account.address],
+        })
+      ).stake
+    const stakeBefore = await stakeOf()
+
+    const requester = summary.testKeys.find((k) => k.role === 'requester')!
+    const out = join(home, 'receipt-cheated.json')
+    const infer = await cli(
+      '--json',
+      'infer',
+      'digits-mlp-int8',
+      '--input',
+      join(summary.samples, 'digit-5.png'),
+      '--node',
+      cheater.url,
+      '--key',
+      requester.keyFile!,
+      '--mode',
+      'reexec',
+      '--quorum',
+      '2',
+      '--out',
+      out,
+    )
+    // the client is not fooled: the receipt's quorum certificate does not check out
+    assert.notEqual(infer.code, 0, infer.stdout)
+    assert.match(`${infer.stdout}${infer.stderr}`, /RECEIPT_QUORUM_NOT_MET|OUTPUT_MISMATCH/)
+
+    // the cheater commits it anyway; a verifier that signed the disagreement challenges the batch
+    const challenged = await eventually('the challenge', 90_000, async () => {
+      const [log] = await chainClient(summary).getContractEvents({
+        address: summary.contracts.settlement,
+        abi: settlementAbi,
+        eventName: 'BatchReverted',
+        args: { executor: account.address },
+        fromBlock: 0n,
+      })
+      return log
+    })
+    assert.equal(challenged.args.slashed, config.parameters.slashAmount)
+    assert.ok(
+      summary.nodes.some((n) => n.address === challenged.args.challenger),
+      String(challenged.args.challenger),
+    )
+    assert.equal(stakeBefore - (await stakeOf()), config.parameters.slashAmount)
+  } finally {
+    await cheater.stop({ timeoutMs: 10_000 })
+  }
 })
 
 test('behavior: SIGINT stops the nodes, then anvil, and leaves no process behind', {

@@ -34,6 +34,8 @@ import {
   nodePaths,
   resolveNodeOptions,
 } from './options.ts'
+import { createSettlement, type Settlement } from './settlement/createSettlement.ts'
+import { createSettlementStore, type SettlementStore } from './settlement/createSettlementStore.ts'
 import { createReexecVerification } from './verification/createReexecVerification.ts'
 import {
   createVerificationStore,
@@ -114,6 +116,8 @@ export type VerityNode = {
   readonly distribution: ModelDistribution | undefined
   /** InferenceHub watcher and co-signer (connected nodes). */
   readonly hub: HubService | undefined
+  /** Batches receipts, commits, finalizes and withdraws earnings (connected nodes). */
+  readonly settlement: Settlement | undefined
   /** Fraud-proof sender (connected nodes). */
   readonly challenger: Challenger | undefined
   /** Aborts when the node stops; everything long-running listens to it. */
@@ -193,9 +197,14 @@ export async function createVerityNode(
     jobs.close()
     throw error
   }
+  let settlementStore: SettlementStore | undefined
   try {
+    settlementStore = chain
+      ? createSettlementStore({ path: paths.database, now: components.now })
+      : undefined
     engine = components.engine ?? createOnnxEngine(options.engine)
   } catch (error) {
+    settlementStore?.close()
     verification.close()
     jobs.close()
     throw error
@@ -223,6 +232,7 @@ export async function createVerityNode(
       )
     } catch (error) {
       if (ownsEngine) await engine.close()
+      settlementStore?.close()
       verification.close()
       jobs.close()
       throw error
@@ -283,6 +293,21 @@ export async function createVerityNode(
       signal: controller.signal,
     },
   )
+  // every connected node settles: executors commit their receipts, verifiers withdraw their share
+  const settlement: Settlement | undefined =
+    chain && settlementStore
+      ? createSettlement(
+          { domain, ...options.settlement },
+          {
+            chain,
+            store: settlementStore,
+            jobs,
+            logger,
+            registry: metrics.registry,
+            now: components.now,
+          },
+        )
+      : undefined
   const executor = createExecutor(
     {
       domain,
@@ -299,6 +324,7 @@ export async function createVerityNode(
       logger,
       signal: controller.signal,
       verifications,
+      settlement,
       now: components.now,
     },
   )
@@ -354,6 +380,13 @@ export async function createVerityNode(
           : {}),
         ...(chain ? { chain: { rpcUrl: chain.rpcUrl, contracts: { ...chain.contracts } } } : {}),
         ...(hub ? { hubVerify: (body: unknown) => hub.verify(parseHubVerifyBody(body)) } : {}),
+        ...(settlement
+          ? {
+              batch: (batchId: bigint) => settlement.batch(batchId),
+              settlementStatus: () => settlement.status(),
+              priceOf: (cid: string) => settlement.priceOf(cid),
+            }
+          : {}),
       },
       address: account.address,
       domain,
@@ -404,6 +437,7 @@ export async function createVerityNode(
     })
     hub?.start()
     challenger?.start()
+    settlement?.start()
     return url
   }
 
@@ -436,6 +470,7 @@ export async function createVerityNode(
       await executor.drain(5_000)
     }
     await recovery
+    await settlement?.stop()
     await serverClosed
     controller.abort(new BaseError('ABORTED', 'The node is stopping.'))
     // aborted re-executions settle before the database they write to closes
@@ -444,6 +479,7 @@ export async function createVerityNode(
     await watchersStopped
     await distribution?.stop()
     if (ownsEngine) await engine.close()
+    settlementStore?.close()
     verification.close()
     jobs.close()
     log.info('stopped')
@@ -464,6 +500,7 @@ export async function createVerityNode(
     chain,
     distribution,
     hub,
+    settlement,
     challenger,
     signal: controller.signal,
     get url() {

@@ -104,6 +104,26 @@ export type Verification = {
 }
 
 /**
+ * The settlement seam: `quote` prices a job before it is accepted (refusing it with its error, or
+ * `undefined` for a job that is not settled) and `record` queues its stored receipt for an on-chain
+ * batch. `record` must not throw; without the quote (a job recovered after a restart) it uses the
+ * one it stored at quote time.
+ *
+ * @example
+ * ```ts
+ * const settlement: ExecutorSettlement = createSettlement(options, components)
+ * ```
+ */
+export type ExecutorSettlement = {
+  quote(parameters: {
+    request: InferenceRequestMessage
+    requester: `0x${string}`
+    model: StoredModel
+  }): Promise<{ fee: bigint; modelId: bigint } | undefined>
+  record(receipt: Receipt, quote?: { fee: bigint; modelId: bigint } | undefined): void
+}
+
+/**
  * What a recovery pass did with the jobs a previous run left unfinished.
  *
  * @example
@@ -173,6 +193,8 @@ export type ExecutorComponents = {
   /** The node's lifetime: when it aborts, running engine calls are killed (the jobs resume later). */
   signal: AbortSignal
   verifications?: readonly Verification[] | undefined
+  /** Prices jobs before they are accepted and settles their receipts on-chain (none: all free). */
+  settlement?: ExecutorSettlement | undefined
   now?: (() => number) | undefined
 }
 
@@ -201,7 +223,7 @@ function unavailable(message: string, hint: string): BaseError {
  * ```
  */
 export function createExecutor(options: ExecutorOptions, components: ExecutorComponents): Executor {
-  const { account, engine, models, jobs, metrics, signal } = components
+  const { account, engine, models, jobs, metrics, signal, settlement } = components
   const logger = components.logger.child({ module: 'executor' })
   const now = components.now ?? Date.now
   const verifications = new Map((components.verifications ?? []).map((v) => [v.mode, v]))
@@ -374,6 +396,7 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
     job: JobRecord,
     model: StoredModel,
     inputs: NamedTensors,
+    quote?: { fee: bigint; modelId: bigint } | undefined,
   ): Promise<InferResult> {
     const started = performance.now()
     const log = logger.child({ jobId: job.id })
@@ -409,6 +432,7 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
         receipt = await verification.complete({ job, model, inputs, outputs, receipt, signal })
       const receiptJson = canonicalJson(receipt)
       jobs.complete(job.id, { receiptJson, outputs: encodeTensors(outputs) })
+      settlement?.record(receipt, quote)
       const seconds = (performance.now() - started) / 1000
       metrics.jobs.inc({ mode: job.mode, status: 'done' })
       metrics.jobDuration.observe({ mode: job.mode }, seconds)
@@ -466,8 +490,11 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
       const { request, requester, signature } = await authorize(call, model)
       const verification = mode === 'none' ? undefined : verifications.get(mode)
       // a finished job is answered from the store below, whatever the verifiers' state now
-      if (verification?.check && jobs.get(computeJobId(requester, request))?.status !== 'done')
-        await verification.check({ request, model })
+      const done = jobs.get(computeJobId(requester, request))?.status === 'done'
+      if (verification?.check && !done) await verification.check({ request, model })
+      // priced (and the payer's escrow checked) before anything is stored; refusals throw
+      const quote =
+        settlement && !done ? await settlement.quote({ request, requester, model }) : undefined
       refuseWhenClosed()
       const id = computeJobId(requester, request)
       // From here to `track` there is no await: a second call with the same id sees this one.
@@ -500,7 +527,7 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
       const record = jobs.get(id) as JobRecord
       logger.info({ jobId: id, cid: model.cid, mode, requester }, 'job accepted')
       executing = true
-      return await track(id, execute(record, model, call.inputs))
+      return await track(id, execute(record, model, call.inputs, quote))
     } catch (error) {
       // refused before anything ran (execute counts its own failures)
       if (!executing) metrics.jobs.inc({ mode, status: 'rejected' })

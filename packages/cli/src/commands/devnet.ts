@@ -43,14 +43,15 @@ function describe(summary: DevnetSummary, seconds: string): string {
         `  ${i === 0 ? 'Nodes     ' : '          '} ${node.index}  ${node.url}  ${node.address}  stake ${formatEther(BigInt(node.stake))} ETH${node.active ? '' : ' (INACTIVE)'}`,
     ),
     `             logs: ${join(summary.dataDir, 'node-<i>', 'node.log')}`,
-    '             each node knows the others as re-execution peers (--peer)',
+    '             peers come from NodeRegistry; verifiers are drawn by stake from block hashes',
     '',
     ...summary.models.map(
       (model, i) =>
         `  ${i === 0 ? 'Models    ' : '          '} ${`${model.name}@${model.version}`.padEnd(22)} ${model.cid}  model #${model.modelId}, royalty ${model.royaltyBps / 100} %`,
     ),
-    '             on every node: the same bytes were uploaded to each one through the SDK',
-    '             (nodes do not fetch models over IPFS on first use yet)',
+    `             uploaded to node 1; the others fetch them over IPFS (bitswap) on first use`,
+    `             price ${formatEther(BigInt(summary.settlement.pricePerCall))} ETH per call; requester escrow ${formatEther(BigInt(summary.settlement.requesterEscrow))} ETH`,
+    `             receipts settle in batches; challenge window ${summary.settlement.challengeWindowSeconds} s`,
     `             sample inputs: ${summary.samples}`,
     `             modes offered: ${summary.modes.join(', ')}`,
     '',

@@ -141,3 +141,34 @@ test('error: a database from a newer node is refused', () => {
     ),
   })
 })
+
+test('behavior: a done job receipt is replaced by canonical JSON and the change survives reopening', () => {
+  const path = join(dir, 'replace.sqlite')
+  const jobs = createJobStore({ path })
+  jobs.accept(job(9))
+  jobs.complete(job(9).id, { receiptJson: '{"a":1}', outputs: new Uint8Array([5]) })
+  jobs.replaceReceipt(job(9).id, '{"a":1,"settlement":{"batchId":"1"}}')
+  jobs.close()
+  const reopened = createJobStore({ path })
+  assert.equal(reopened.getReceipt(job(9).id)?.receiptJson, '{"a":1,"settlement":{"batchId":"1"}}')
+  assert.deepEqual(
+    new Uint8Array(reopened.getReceipt(job(9).id)?.outputs ?? []),
+    new Uint8Array([5]),
+  )
+  reopened.close()
+})
+
+test('error: replacing a receipt needs a stored receipt and canonical JSON', () => {
+  const jobs = createJobStore({ path: join(dir, 'replace-errors.sqlite') })
+  assert.throws(() => jobs.replaceReceipt(job(10).id, '{"a":1}'), { code: 'RECEIPT_NOT_FOUND' })
+  jobs.accept(job(10))
+  jobs.complete(job(10).id, { receiptJson: '{"a":1}', outputs: new Uint8Array() })
+  assert.throws(() => jobs.replaceReceipt(job(10).id, '{ "a": 1 }'), {
+    code: 'CANONICAL_JSON_INVALID',
+  })
+  assert.throws(() => jobs.replaceReceipt(job(10).id, '{"b":2,"a":1}'), {
+    code: 'CANONICAL_JSON_INVALID',
+  })
+  assert.equal(jobs.getReceipt(job(10).id)?.receiptJson, '{"a":1}')
+  jobs.close()
+})

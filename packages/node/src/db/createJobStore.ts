@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import {
   BaseError,
+  canonicalJson,
   type Hash,
   type InferenceRequestMessage,
   isBaseError,
@@ -131,6 +132,12 @@ export type JobStore = {
   fail(id: string, error: { code: string; message: string }): void
   get(id: string): JobRecord | undefined
   getReceipt(id: string): StoredReceipt | undefined
+  /**
+   * Replaces the stored receipt JSON of a done job (canonical JSON; the settlement attaches its
+   * `settlement` section this way). Throws `RECEIPT_NOT_FOUND` when the job has no receipt and
+   * `CANONICAL_JSON_INVALID` when `receiptJson` is not in canonical form.
+   */
+  replaceReceipt(id: string, receiptJson: string): void
   /** Jobs left `accepted` or `running` (by a crash or a stop that could not drain), oldest first. */
   unfinished(): JobRecord[]
   /** Counts of jobs by status. */
@@ -256,6 +263,7 @@ export function createJobStore(options: JobStoreOptions): JobStore {
        WHERE id = $id AND status != 'done'`,
     ),
     receipt: database.prepare('SELECT receipt, outputs, created_at FROM receipts WHERE job_id = ?'),
+    replaceReceipt: database.prepare('UPDATE receipts SET receipt = $receipt WHERE job_id = $id'),
     unfinished: database.prepare(
       `SELECT * FROM jobs WHERE status IN ('accepted', 'running') ORDER BY created_at, id`,
     ),
@@ -342,6 +350,28 @@ export function createJobStore(options: JobStoreOptions): JobStore {
         | { receipt: string; outputs: Uint8Array; created_at: number }
         | undefined
       return row && { receiptJson: row.receipt, outputs: row.outputs, createdAt: row.created_at }
+    },
+
+    replaceReceipt(id, receiptJson) {
+      let canonical: string | undefined
+      try {
+        canonical = canonicalJson(JSON.parse(receiptJson))
+      } catch {}
+      if (canonical !== receiptJson)
+        throw new BaseError(
+          'CANONICAL_JSON_INVALID',
+          `The replacement receipt of job ${id} is not canonical JSON.`,
+          {
+            metaMessages: [
+              'Serialize the receipt with canonicalJson (RFC 8785) before storing it.',
+            ],
+          },
+        )
+      const { changes } = statements.replaceReceipt.run({ id, receipt: receiptJson })
+      if (changes === 0)
+        throw new BaseError('RECEIPT_NOT_FOUND', `Job ${id} has no stored receipt to replace.`, {
+          metaMessages: ['Only the receipt of a done job can be replaced.'],
+        })
     },
 
     unfinished() {

@@ -13,6 +13,13 @@ import { BaseError } from '@verity/protocol'
  * same statement) and `evidence` (conflicting signed statements kept for on-chain challenges: an
  * outvoted executor, a verifier in the minority, an executor that signed two outputs for one job).
  *
+ * v3 (on-chain settlement): `settlement_batches` (the batches this node commits to the Settlement
+ * contract: root, leaves in leaf-index order, the exact `commitBatch` arguments, written as
+ * `committing` before the transaction is sent, then the on-chain id, transaction, block and commit
+ * time) and `settlement_items` (one row per settled job: payer, model, fee, the leaf once the
+ * receipt exists, status `quoted` → `pending` → `committing` → `committed` → `finalized`, or
+ * `challenged` / `unpaid`).
+ *
  * @example
  * ```ts
  * migrations.length // the latest schema version
@@ -66,6 +73,54 @@ export const migrations: readonly string[] = [
     UNIQUE (job_id, kind)
   ) STRICT;
   `,
+  `
+  CREATE TABLE settlement_batches (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    contract           TEXT    NOT NULL,
+    executor           TEXT    NOT NULL,
+    batch_id           TEXT,
+    root               TEXT    NOT NULL,
+    count              INTEGER NOT NULL,
+    total              TEXT    NOT NULL,
+    status             TEXT    NOT NULL
+                       CHECK (status IN ('committing', 'committed', 'finalized', 'challenged')),
+    call               TEXT    NOT NULL,
+    leaves             TEXT    NOT NULL,
+    from_block         INTEGER NOT NULL,
+    tx_hash            TEXT,
+    block_number       INTEGER,
+    committed_at       INTEGER,
+    receipts_attached  INTEGER NOT NULL DEFAULT 0 CHECK (receipts_attached IN (0, 1)),
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX settlement_batches_by_chain_id ON settlement_batches (contract, batch_id)
+    WHERE batch_id IS NOT NULL;
+  CREATE INDEX settlement_batches_by_status ON settlement_batches (status, id);
+  CREATE TABLE settlement_items (
+    job_id         TEXT    PRIMARY KEY,
+    payer          TEXT    NOT NULL,
+    model_id       TEXT    NOT NULL,
+    model_cid      TEXT    NOT NULL,
+    fee            TEXT    NOT NULL,
+    deadline       TEXT    NOT NULL,
+    status         TEXT    NOT NULL CHECK (status IN ('quoted', 'pending', 'committing',
+                           'committed', 'finalized', 'challenged', 'unpaid')),
+    leaf           TEXT,
+    leaf_hash      TEXT,
+    verifiers      TEXT,
+    batch          INTEGER REFERENCES settlement_batches (id),
+    leaf_index     INTEGER,
+    unpaid_reason  TEXT,
+    quoted_at      INTEGER NOT NULL,
+    recorded_at    INTEGER,
+    updated_at     INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX settlement_items_by_status ON settlement_items (status, recorded_at, job_id);
+  CREATE INDEX settlement_items_unsettled_by_payer ON settlement_items (payer)
+    WHERE status IN ('quoted', 'pending', 'committing');
+  CREATE INDEX settlement_items_by_batch ON settlement_items (batch, leaf_index);
+  `,
 ]
 
 /**
@@ -74,7 +129,7 @@ export const migrations: readonly string[] = [
  *
  * @example
  * ```ts
- * const version = migrate(new DatabaseSync('node.sqlite')) // 1
+ * const version = migrate(new DatabaseSync('node.sqlite')) // 3
  * ```
  */
 export function migrate(database: DatabaseSync): number {

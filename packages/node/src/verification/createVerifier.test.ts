@@ -224,7 +224,7 @@ test('error: unknown executor, bad signature, wrong inputs, unknown model are 4x
       422,
       'RECEIPT_SIGNER_MISMATCH',
     ),
-    /not a known peer/,
+    /not a known, staked peer/,
   )
   const forged = await executorReceipt()
   forged.result.executedAt += 1
