@@ -315,6 +315,8 @@ test('behavior: a model published on node 1 and inferred on node 3 (fetched over
   const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')!
 
   const out = join(home, 'receipt-settled.json')
+  // the executor commits its batch (size/time trigger): `--wait-settled` waits for the receipt's
+  // settlement section with a progress line
   const infer = await cli(
     'infer',
     int8.cid,
@@ -328,27 +330,22 @@ test('behavior: a model published on node 1 and inferred on node 3 (fetched over
     'reexec',
     '--quorum',
     '2',
+    '--wait-settled',
+    '60',
     '--out',
     out,
   )
   assert.equal(infer.code, 0, infer.stderr)
-  const receipt = JSON.parse(await readFile(out, 'utf8'))
+  assert.match(infer.stdout, /settled {3}batch \d+, fee 0\.001 ETH/)
+  const settled = JSON.parse(await readFile(out, 'utf8')) as {
+    job: { id: string; maxFee: string }
+    settlement: { batchId: string; fee: string }
+    quorum: { attestations: { verifier: `0x${string}` }[] }
+  }
   const price = BigInt(summary.settlement.pricePerCall)
-  assert.equal(BigInt(receipt.job.maxFee), price, 'the SDK signs the node-reported price as maxFee')
+  assert.equal(BigInt(settled.job.maxFee), price, 'the SDK signs the node-reported price as maxFee')
+  assert.equal(BigInt(settled.settlement.fee), price)
 
-  // the executor commits its batch (size/time trigger) and the receipt gains its settlement section
-  const settled = await eventually('the receipt to settle', 60_000, async () => {
-    const response = await fetch(`${node3.url}/v1/receipts/${receipt.job.id}`)
-    const body = (await response.json()) as {
-      receipt: {
-        settlement?: { batchId: string; fee: string }
-        quorum: { attestations: { verifier: `0x${string}` }[] }
-      }
-    }
-    return body.receipt.settlement ? body.receipt : undefined
-  })
-  assert.equal(BigInt(settled.settlement!.fee), price)
-  await writeFile(out, JSON.stringify(settled))
   const online = await cli('--json', 'verify', out, '--rpc', summary.rpcUrl)
   assert.equal(online.code, 0, online.stdout)
   const checks = online.json().checks as { name: string; status: string }[]
@@ -371,7 +368,7 @@ test('behavior: a model published on node 1 and inferred on node 3 (fetched over
   )
 
   // after the challenge window the executor finalizes; every party's credit moves by its share
-  const batchId = BigInt(settled.settlement!.batchId)
+  const batchId = BigInt(settled.settlement.batchId)
   await increaseTime(summary, summary.settlement.challengeWindowSeconds + 1)
   const finalized = await eventually('the batch to be finalized', 60_000, async () => {
     const [log] = await chain.getContractEvents({

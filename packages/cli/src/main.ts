@@ -151,6 +151,10 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .option('--raw-pixels', 'PNG input: keep float pixels in 0–255 instead of 0–1')
     .option('--invert', 'PNG input: invert the image')
     .option('--omit-output', 'keep only the output hash in the receipt')
+    .option(
+      '--wait-settled [seconds]',
+      'with --node: wait until the receipt is committed on-chain (default up to 120 s)',
+    )
     .action(
       action((options, reference: string, flags: Parameters<typeof infer>[3]) =>
         infer(io, options, reference, flags),

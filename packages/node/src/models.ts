@@ -40,6 +40,12 @@ export type ResolveModelOptions = {
    * the model is fetched from peers under this manifest (see `ModelFetcher`).
    */
   manifestHash?: Hash | undefined
+  /**
+   * Ask peers what a reference the node does not hold stands for (the service's `lookup`), then
+   * fetch it. Only for clients' questions: a peer's question is answered from the store alone, or
+   * two nodes lacking a model would ask each other in circles.
+   */
+  lookup?: boolean | undefined
   signal?: AbortSignal | undefined
 }
 
@@ -166,7 +172,9 @@ export function createModelService(components: ModelServiceComponents): ModelSer
       const target =
         options.manifestHash !== undefined && isModelCid(key)
           ? { cid: key, manifestHash: options.manifestHash }
-          : await lookup?.(key, options.signal)
+          : options.lookup
+            ? await lookup?.(key, options.signal)
+            : undefined
       if (target === undefined) throw error
       logger.info({ reference: key, cid: target.cid }, 'model not held: fetching it from peers')
       // the store changes under the fetch: the entry is cached by the next resolve

@@ -28,6 +28,8 @@ export type InferFlags = ReadInputsOptions & {
   mode?: string
   /** Verifiers that must co-sign (`reexec`). */
   quorum?: string
+  /** With `node`: wait until the receipt is committed on-chain (up to this many seconds, default 120). */
+  waitSettled?: string | boolean
 }
 
 /**

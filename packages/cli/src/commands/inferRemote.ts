@@ -1,11 +1,18 @@
 import { join, resolve } from 'node:path'
-import { BaseError, canonicalJson, type Mode, namedTensorsToJson } from '@verity/protocol'
-import { getModel, infer } from '@verity/sdk'
+import {
+  BaseError,
+  canonicalJson,
+  type Mode,
+  namedTensorsToJson,
+  type Receipt,
+} from '@verity/protocol'
+import { type Client, getModel, getReceipt, infer } from '@verity/sdk'
+import { formatEther } from 'viem'
 import { loadAccount } from '../keystore.ts'
 import { createNodeClient } from '../nodeClient.ts'
 import { type CliOptions, homePaths } from '../options.ts'
 import { type Io, previewTensor, printResult, short } from '../output.ts'
-import { createProgress } from '../progress.ts'
+import { createProgress, type Progress } from '../progress.ts'
 import { readInputs } from '../readInputs.ts'
 import { writeAtomic } from '../writeAtomic.ts'
 import type { InferFlags } from './infer.ts'
@@ -32,6 +39,61 @@ function parseMode(flags: InferFlags): { mode: Mode; quorum: number | undefined 
   return { mode, quorum: Number(flags.quorum) }
 }
 
+function parseWait(value: string | boolean | undefined): number | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return 120
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 86_400)
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `--wait-settled must be a number of seconds from 1 to 86400; got "${value}".`,
+    )
+  return Number(value)
+}
+
+/**
+ * Polls the node until the receipt carries its `settlement` section (the executor committed its
+ * batch on-chain), showing the wait as a progress step.
+ */
+async function waitForSettlement(
+  client: Client,
+  progress: Progress,
+  receipt: Receipt,
+  seconds: number,
+): Promise<Receipt> {
+  const step = progress.step(`Waiting for settlement (the executor commits its batch on-chain)`)
+  const started = performance.now()
+  try {
+    for (;;) {
+      const current = await getReceipt(client, { id: receipt.job.id })
+      if (current.settlement) {
+        step.done(
+          `batch ${current.settlement.batchId}, tx ${short(current.settlement.transactionHash)}`,
+        )
+        return current
+      }
+      const waited = (performance.now() - started) / 1000
+      if (waited > seconds)
+        throw new BaseError(
+          'RECEIPT_NOT_SETTLED',
+          `Job ${receipt.job.id} was not committed on-chain within ${seconds} s.`,
+          {
+            metaMessages: [
+              'The receipt is valid; it settles with the executor’s next batch. Fetch it later: GET /v1/receipts/<job id>.',
+              receipt.job.requester === '0x0000000000000000000000000000000000000000'
+                ? 'Unsigned requests are never settled: pass --key.'
+                : 'Is the node connected to a chain (verity node --network FILE)?',
+            ],
+          },
+        )
+      step.update(`${waited.toFixed(0)} s`)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+  } catch (error) {
+    step.fail()
+    throw error
+  }
+}
+
 /**
  * `verity infer MODEL --input FILE --node URL [--mode none|reexec] [--quorum K] [--out FILE]`: signs
  * an inference request with the local key, has the node run it (through the SDK), verifies the
@@ -50,6 +112,7 @@ export async function inferRemote(
   flags: InferFlags & { node: string },
 ): Promise<number> {
   const { mode, quorum } = parseMode(flags)
+  const waitSeconds = parseWait(flags.waitSettled)
   const paths = homePaths(options.home)
   const account = await loadAccount({
     file: resolve(flags.key ?? paths.key),
@@ -72,7 +135,10 @@ export async function inferRemote(
     })
     const durationMs = performance.now() - started
     step.done('receipt verified')
-    const { receipt } = result
+    const receipt =
+      waitSeconds === undefined
+        ? result.receipt
+        : await waitForSettlement(client, progress, result.receipt, waitSeconds)
     const out = resolve(flags.out ?? join(paths.receipts, `${receipt.job.id}.json`))
     await writeAtomic(out, `${canonicalJson(receipt)}\n`)
     const quorumLine = receipt.quorum
@@ -88,6 +154,11 @@ export async function inferRemote(
       ...(quorumLine ? [quorumLine] : []),
       `time      ${durationMs.toFixed(1)} ms (round trip)`,
       `job       ${receipt.job.id}${result.replayed ? ' (answered from the node’s store)' : ''}`,
+      ...(receipt.settlement
+        ? [
+            `settled   batch ${receipt.settlement.batchId}, fee ${formatEther(BigInt(receipt.settlement.fee))} ETH, tx ${receipt.settlement.transactionHash}`,
+          ]
+        : []),
       `receipt   ${out} (verified offline)`,
     ].join('\n')
     printResult(io, options, human, {

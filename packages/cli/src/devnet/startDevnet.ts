@@ -389,7 +389,7 @@ export async function startDevnet(
       ],
       samples: demo.samples,
       example: {
-        infer: `npx verity infer digits-mlp-int8 --input ${sample} --node ${urls[Math.min(1, urls.length - 1)]} --key ${paths.requesterKey} ${mode} --out ${receipt}`,
+        infer: `npx verity infer digits-mlp-int8 --input ${sample} --node ${urls[Math.min(1, urls.length - 1)]} --key ${paths.requesterKey} ${mode} --wait-settled --out ${receipt}`,
         verify: `npx verity verify ${receipt} --rpc ${config.rpcUrl}`,
       },
       startupMs: Math.round(performance.now() - started),

@@ -81,7 +81,7 @@ export function createModelLookup(components: {
       if (peer.address.toLowerCase() === components.address.toLowerCase()) continue
       try {
         const { status, body } = await requestPeerJson({
-          url: `${peer.url}/v1/models/${encodeURIComponent(reference)}`,
+          url: `${peer.url}/v1/models/${encodeURIComponent(reference)}?local=1`,
           timeoutMs: components.timeoutMs ?? 3_000,
           maxBytes: 1 << 20,
           signal,

@@ -135,7 +135,8 @@ async function askPeer(
     })
   let manifest: Manifest
   try {
-    const { status, body } = await get(`/v1/models/${cid}`, maxManifestBytes)
+    // `local=1`: a peer that lacks the model must say so, not go looking for it in turn
+    const { status, body } = await get(`/v1/models/${cid}?local=1`, maxManifestBytes)
     if (status === 404) return outcome('absent', `does not hold it (404 ${errorCode(body)})`)
     if (status !== 200)
       return outcome('unreachable', `GET /v1/models/${cid} answered ${status} ${errorCode(body)}`)

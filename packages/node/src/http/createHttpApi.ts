@@ -173,7 +173,7 @@ function tooLarge(what: string, limit: number): never {
  * | `POST /v1/infer` | run a model: `{ model, inputs, request?, requester?, signature?, includeOutput? }` → `{ receipt, output }` |
  * | `GET /v1/models` | `{ models: ModelSummary[] }` |
  * | `POST /v1/models?name=&version=&license=&description=` | publish raw ONNX bytes → `{ cid, manifestHash, manifest, added }` (201 when added) |
- * | `GET /v1/models/:ref` | `{ cid, manifestHash, manifest }` for a CID, name or name@version |
+ * | `GET /v1/models/:ref[?local=1]` | `{ cid, manifestHash, manifest, price? }` for a CID, name or name@version; without `local=1` a model the node lacks is looked up on peers and fetched |
  * | `GET /v1/receipts/:id` | `{ receipt }` of a finished job |
  * | `GET /v1/jobs/:id` | `{ id, status, modelCid, mode, requester, attempts, createdAt, updatedAt, error? }` |
  * | `POST /v1/verify` | peer re-execution: `{ receipt, inputs }` → `{ attestation, observedOutputHash?, reason? }` (authenticated by the receipt's executor signature and the peer directory) |
@@ -350,7 +350,11 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
   )
 
   app.get('/v1/models/:ref', async (c) => {
-    const model = await models.resolve(c.req.param('ref'))
+    // `?local=1`: peers ask what this node holds; only clients make it look further
+    const model = await models.resolve(c.req.param('ref'), {
+      lookup: c.req.query('local') !== '1',
+      signal: c.req.raw.signal,
+    })
     const price = await components.connected?.priceOf?.(model.cid)
     return c.json({
       cid: model.cid,
