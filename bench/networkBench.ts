@@ -3,7 +3,7 @@
 // the settlement gas the nodes actually paid per inference. Not a test: it prints numbers.
 // Run it directly: node bench/networkBench.ts   (knobs: see networkBenchOptionsFromEnv)
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseNetworkConfig, settlementAbi } from '@verity/contracts'
@@ -16,6 +16,7 @@ import {
   type Mode,
   type NamedTensors,
   namedTensorsFromJson,
+  type Tensor,
 } from '@verity/protocol'
 import { type Client, createClient, http, infer } from '@verity/sdk'
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node'
@@ -37,7 +38,14 @@ import { createChainClients, ensureEscrow } from '../packages/cli/src/devnet/reg
 import { type Devnet, startDevnet } from '../packages/cli/src/devnet/startDevnet.ts'
 import type { Progress } from '../packages/cli/src/progress.ts'
 
-/** One verification setting measured: a mode and its quorum (`undefined` for `none`). */
+/**
+ * One verification setting measured: a mode and its quorum (`undefined` for `none`).
+ *
+ * @example
+ * ```ts
+ * const setting: NetworkBenchMode = { mode: 'reexec', quorum: 2 }
+ * ```
+ */
 export type NetworkBenchMode = { mode: Mode; quorum?: number | undefined }
 
 /**
@@ -89,7 +97,14 @@ export const defaultNetworkBenchOptions: Readonly<NetworkBenchOptions> =
     settleTimeoutMs: 60_000,
   })
 
-/** Latency percentiles (successful requests only) and throughput of one closed-loop run. */
+/**
+ * Latency percentiles (successful requests only) and throughput of one closed-loop run.
+ *
+ * @example
+ * ```ts
+ * const { p50Ms, throughputPerSecond }: LatencyStats = result.cells[0]!.stats
+ * ```
+ */
 export type LatencyStats = {
   /** Requests answered with a receipt that verified. */
   ok: number
@@ -102,19 +117,54 @@ export type LatencyStats = {
   seconds: number
 }
 
-/** One (mode, concurrency) cell: its numbers and its failures by `CODE (HTTP status)`. */
+/**
+ * One (mode, concurrency) cell: its numbers and its failures by `CODE (HTTP status)`.
+ *
+ * @example
+ * ```ts
+ * const failed: NetworkBenchCell[] = result.cells.filter((cell) => cell.stats.failed > 0)
+ * ```
+ */
 export type NetworkBenchCell = NetworkBenchMode & {
   concurrency: number
   stats: LatencyStats
   errors: Record<string, number>
   /** The first message seen for each error key. */
   errorMessages: Record<string, string>
+  /** CPU time per successful request, by process group (Linux `/proc`; absent elsewhere). */
+  cpuMsPerRequest?: CpuTimes | undefined
 }
 
-/** Gas and count of one kind of settlement transaction the nodes sent. */
+/**
+ * CPU time (user + system) in ms of the processes of a run: this process (the client: signing and
+ * receipt verification), the node daemons, their engine worker processes and anvil.
+ *
+ * @example
+ * ```ts
+ * const cpu: CpuTimes = { client: 14, nodes: 33, engineWorkers: 1.4, anvil: 1.1 }
+ * ```
+ */
+export type CpuTimes = { client: number; nodes: number; engineWorkers: number; anvil: number }
+
+/**
+ * Gas and count of one kind of settlement transaction the nodes sent.
+ *
+ * @example
+ * ```ts
+ * const commits = result.settlement.transactions.find((tx: SettlementTxStats) => tx.function === 'commitBatch')
+ * ```
+ */
 export type SettlementTxStats = { function: string; count: number; gasUsed: bigint; feeWei: bigint }
 
-/** What settlement cost on-chain, from the chain's own receipts and events. */
+/**
+ * What settlement cost on-chain, from the chain's own receipts and events.
+ *
+ * @example
+ * ```ts
+ * const { totalGas, paidReceipts }: NetworkBenchSettlement = result.settlement
+ * const gasPerInference = Number(totalGas) / paidReceipts
+ * ```
+ */
 export type NetworkBenchSettlement = {
   /** Receipts in committed batches (sum of `BatchCommitted.count`). */
   committedReceipts: number
@@ -138,18 +188,30 @@ export type NetworkBenchSettlement = {
   blocksScanned: number
 }
 
-/** Everything {@link benchNetwork} measured. */
+/**
+ * Everything {@link benchNetwork} measured.
+ *
+ * @example
+ * ```ts
+ * const { bare, cells, settlement }: NetworkBenchResult = await benchNetwork()
+ * ```
+ */
 export type NetworkBenchResult = {
   cpus: number
   cpuModel: string
-  loadAverage: number[]
+  /** 1-minute load average before the devnet started (other tenants) and after the load. */
+  loadAverage: { before: number; after: number }
   nodes: number
   target: NetworkBenchOptions['target']
   model: { name: string; cid: string }
   devnetStartupMs: number
   warmupRequests: number
+  /** Each node's first request (`none`), in ms: nodes 2… fetch the model over IPFS in it. */
+  firstRequestMs: number[]
   /** Bare `InferenceSession`, same pinned settings and input, concurrency 1. */
   bare: LatencyStats
+  /** The bare session's outputs are byte for byte those of the verified receipts. */
+  outputsMatch: boolean
   cells: NetworkBenchCell[]
   settlement: NetworkBenchSettlement
   /** Nodes that exited while the bench ran (should be empty). */
@@ -219,13 +281,18 @@ function stats(latencies: number[], failed: number, seconds: number): LatencySta
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Polls `check` every 250 ms until it returns a value or `timeoutMs` passes (then `undefined`). */
+/**
+ * Polls `check` every 250 ms until it returns a value or `timeoutMs` passes (then `undefined`);
+ * throws the signal's reason once it is aborted.
+ */
 async function eventually<T>(
   timeoutMs: number,
+  signal: AbortSignal,
   check: () => Promise<T | undefined>,
 ): Promise<T | undefined> {
   const deadline = performance.now() + timeoutMs
   for (;;) {
+    signal.throwIfAborted()
     const value = await check()
     if (value !== undefined || performance.now() > deadline) return value
     await sleep(250)
@@ -246,11 +313,52 @@ function errorKey(error: unknown, status: number): string {
   return status === 0 ? code : `${code} (HTTP ${status})`
 }
 
+/** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ: 100 on Linux). */
+const ticksPerSecond = 100
+
+/** CPU times now, from `/proc`; `undefined` where there is no `/proc`. */
+async function readCpuTimes(dataDir: string, nodePids: number[]): Promise<CpuTimes | undefined> {
+  const usage = process.cpuUsage()
+  const times: CpuTimes = {
+    client: (usage.user + usage.system) / 1000,
+    nodes: 0,
+    engineWorkers: 0,
+    anvil: 0,
+  }
+  let entries: string[]
+  try {
+    entries = await readdir('/proc')
+  } catch {
+    return undefined
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    const pid = Number(entry)
+    const [stat, cmdline] = await Promise.all([
+      readFile(`/proc/${entry}/stat`, 'utf8').catch(() => ''),
+      readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
+    ])
+    // fields after "pid (comm) ": state ppid … utime (14th field) stime (15th)
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ')
+    const ms = ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1000
+    if (!Number.isFinite(ms)) continue
+    if (nodePids.includes(pid)) times.nodes += ms
+    else if (nodePids.includes(Number(fields[1])) && cmdline.includes('onnxWorker'))
+      times.engineWorkers += ms
+    else if (cmdline.includes(dataDir) && cmdline.includes('anvil')) times.anvil += ms
+  }
+  return times
+}
+
 type Load = {
   clients: Client[]
   target: NetworkBenchOptions['target']
   model: string
   inputs: NamedTensors
+  /** Reads the CPU times of the devnet's processes (and this one). */
+  cpu: () => Promise<CpuTimes | undefined>
+  /** Stops the workers (they finish the request in flight). */
+  signal: AbortSignal
 }
 
 /** N closed-loop workers, each sending its next request when the previous one is answered. */
@@ -266,11 +374,12 @@ async function closedLoop(
   let failed = 0
   let sent = 0
   let next = 0
+  const cpuBefore = await load.cpu()
   const started = performance.now()
   const deadline = started + limits.seconds * 1000
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (sent < limits.maxRequests && performance.now() < deadline) {
+      while (sent < limits.maxRequests && performance.now() < deadline && !load.signal.aborted) {
         sent++
         const client =
           load.target === 'gateway' ? load.clients[0]! : load.clients[next++ % load.clients.length]!
@@ -283,6 +392,7 @@ async function closedLoop(
               inputs: load.inputs,
               mode: setting.mode,
               ...(setting.quorum === undefined ? {} : { quorum: setting.quorum }),
+              signal: load.signal,
             }),
           )
           latencies.push(performance.now() - begun)
@@ -295,19 +405,36 @@ async function closedLoop(
       }
     }),
   )
+  const seconds = (performance.now() - started) / 1000
+  const cpuAfter = await load.cpu()
+  const perRequest = (key: keyof CpuTimes) =>
+    (cpuAfter![key] - cpuBefore![key]) / Math.max(1, latencies.length)
   return {
-    stats: stats(latencies, failed, (performance.now() - started) / 1000),
+    stats: stats(latencies, failed, seconds),
     errors,
     errorMessages,
+    cpuMsPerRequest:
+      cpuBefore && cpuAfter
+        ? {
+            client: perRequest('client'),
+            nodes: perRequest('nodes'),
+            engineWorkers: perRequest('engineWorkers'),
+            anvil: perRequest('anvil'),
+          }
+        : undefined,
   }
 }
 
-/** Bare onnxruntime-node on the main thread: the engine's pinned session options, no validation. */
+/**
+ * Bare onnxruntime-node on the main thread: the engine's pinned session options, no validation;
+ * and whether its outputs are byte for byte the verified ones.
+ */
 async function benchBare(
   modelBytes: Uint8Array,
   inputs: NamedTensors,
   iterations: number,
-): Promise<LatencyStats> {
+  expected: Record<string, Tensor>,
+): Promise<{ stats: LatencyStats; outputsMatch: boolean }> {
   const session = await InferenceSession.create(
     modelBytes,
     onnxSessionOptions(resolveOnnxEngineOptions()),
@@ -329,13 +456,27 @@ async function benchBare(
       await run()
       latencies.push(performance.now() - begun)
     }
-    return stats(latencies, 0, (performance.now() - started) / 1000)
+    const measured = stats(latencies, 0, (performance.now() - started) / 1000)
+    const outputs = await run()
+    const bytes = (data: unknown) => {
+      const view = data as ArrayBufferView
+      return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
+    }
+    const outputsMatch = Object.entries(expected).every(([name, tensor]) => {
+      const value = outputs[name]
+      return (
+        value !== undefined &&
+        value.dims.join() === tensor.shape.join() &&
+        bytes(value.data).equals(bytes(tensor.data))
+      )
+    })
+    return { stats: measured, outputsMatch }
   } finally {
     await session.release()
   }
 }
 
-function silentProgress(log: ((line: string) => void) | undefined): Progress {
+function progressToLog(log: ((line: string) => void) | undefined): Progress {
   const step = (label: string) => {
     const started = performance.now()
     const end = (mark: string) => (detail?: string) =>
@@ -371,6 +512,20 @@ export async function benchNetwork(
 ): Promise<NetworkBenchResult> {
   const options: NetworkBenchOptions = { ...defaultNetworkBenchOptions, ...input }
   const { log } = options
+  const loadBefore = loadavg()[0]!
+  // Ctrl+C / SIGTERM: stop the load, then the devnet, and remove its folder (the finally below)
+  const controller = new AbortController()
+  const { signal } = controller
+  const onSignal = (name: NodeJS.Signals) => {
+    log?.(`${name}: stopping the bench and the devnet`)
+    controller.abort(
+      new BaseError('ABORTED', `The network bench was stopped (${name}).`, {
+        metaMessages: ['Nothing is left running; the devnet folder is removed.'],
+      }),
+    )
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   const dataDir = await mkdtemp(join(tmpdir(), 'verity-bench-devnet-'))
   let devnet: Devnet | undefined
   const nodeExits: string[] = []
@@ -380,7 +535,8 @@ export async function benchNetwork(
       await cp(options.demoModelsDir, paths.demoModels, { recursive: true })
     log?.(`Starting a devnet in ${dataDir}`)
     devnet = await startDevnet(resolveDevnetOptions({ dataDir, portBase: 0 }), {
-      progress: silentProgress(log),
+      progress: progressToLog(log),
+      signal,
       onNodeExit: (node, code) => {
         nodeExits.push(`node ${node.index} exited (${code})`)
         log?.(`  node ${node.index} exited (${code}); its log: ${node.logFile}`)
@@ -410,7 +566,15 @@ export async function benchNetwork(
         account,
       }),
     )
-    const load: Load = { clients, target: options.target, model: model.cid, inputs }
+    const nodePids = devnet.nodes.flatMap((node) => (node.pid === undefined ? [] : [node.pid]))
+    const load: Load = {
+      clients,
+      target: options.target,
+      model: model.cid,
+      inputs,
+      cpu: () => readCpuTimes(dataDir, nodePids),
+      signal,
+    }
     const price = BigInt(summary.settlement.pricePerCall)
 
     // escrow: every request is paid (0.001 ETH); top up so that no node refuses for escrow
@@ -428,8 +592,13 @@ export async function benchNetwork(
     log?.('Warming up (first use fetches the model over IPFS on each node)')
     let warmupRequests = 0
     let warmupOk = 0
+    const firstRequestMs: number[] = []
+    let verifiedOutputs: Record<string, Tensor> = {}
     for (const client of clients) {
-      await infer(client, { model: model.cid, inputs, mode: 'none' })
+      const begun = performance.now()
+      const first = await infer(client, { model: model.cid, inputs, mode: 'none', signal })
+      verifiedOutputs = first.outputs
+      firstRequestMs.push(performance.now() - begun)
       warmupRequests++
       warmupOk++
     }
@@ -438,9 +607,15 @@ export async function benchNetwork(
       warmupRequests += warm.stats.ok + warm.stats.failed
       warmupOk += warm.stats.ok
     }
+    signal.throwIfAborted()
 
     log?.(`Bare onnxruntime-node baseline (${options.bareIterations} runs)`)
-    const bare = await benchBare(modelBytes, inputs, options.bareIterations)
+    const { stats: bare, outputsMatch } = await benchBare(
+      modelBytes,
+      inputs,
+      options.bareIterations,
+      verifiedOutputs,
+    )
 
     const cells: NetworkBenchCell[] = []
     let loadOk = 0
@@ -452,9 +627,14 @@ export async function benchNetwork(
           seconds: options.secondsPerCell,
           maxRequests: options.maxRequestsPerCell,
         })
+        signal.throwIfAborted()
         loadOk += cell.stats.ok
         cells.push({ ...setting, concurrency, ...cell })
+        log?.(
+          `  ${cell.stats.ok} ok, ${cell.stats.failed} failed, p50 ${cell.stats.p50Ms.toFixed(1)} ms, ${cell.stats.throughputPerSecond.toFixed(1)}/s`,
+        )
       }
+    const loadAfter = loadavg()[0]!
 
     const settlement = await settle({
       rpcUrl: summary.rpcUrl,
@@ -466,17 +646,20 @@ export async function benchNetwork(
       timeoutMs: options.settleTimeoutMs,
       pricePerCallWei: price,
       log,
+      signal,
     })
     return {
       cpus: availableParallelism(),
       cpuModel: cpus()[0]?.model ?? 'unknown',
-      loadAverage: loadavg(),
+      loadAverage: { before: loadBefore, after: loadAfter },
       nodes: summary.nodes.length,
       target: options.target,
       model: { name: model.name, cid: model.cid },
       devnetStartupMs: summary.startupMs,
       warmupRequests,
+      firstRequestMs,
       bare,
+      outputsMatch,
       cells,
       settlement,
       nodeExits,
@@ -485,6 +668,8 @@ export async function benchNetwork(
     log?.('Stopping the devnet')
     await devnet?.stop()
     await rm(dataDir, { recursive: true, force: true })
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }
 
@@ -498,6 +683,7 @@ type SettleParameters = {
   timeoutMs: number
   pricePerCallWei: bigint
   log?: ((line: string) => void) | undefined
+  signal: AbortSignal
 }
 
 /** Lets the nodes commit, passes the challenge window, waits for finalize/withdraw, reads the gas. */
@@ -537,7 +723,7 @@ async function settle(parameters: SettleParameters): Promise<NetworkBenchSettlem
   // 1. the nodes commit what they served (time trigger 3 s on the devnet)
   log?.(`Settlement: waiting for the nodes to commit ${parameters.expectedReceipts} receipts`)
   const commits =
-    (await eventually(parameters.timeoutMs, async () => {
+    (await eventually(parameters.timeoutMs, parameters.signal, async () => {
       const events = await committed()
       return countOf(events) >= parameters.expectedReceipts ? events : undefined
     })) ?? (await committed())
@@ -564,7 +750,7 @@ async function settle(parameters: SettleParameters): Promise<NetworkBenchSettlem
     }
     const wanted = batches.map((event) => event.args.batchId!)
     log?.(`Settlement: waiting for ${wanted.length} batches to be finalized`)
-    await eventually(parameters.timeoutMs, async () => {
+    await eventually(parameters.timeoutMs, parameters.signal, async () => {
       const done = await finalizedIds()
       return wanted.every((id) => done.has(id)) ? true : undefined
     })
@@ -573,28 +759,34 @@ async function settle(parameters: SettleParameters): Promise<NetworkBenchSettlem
     if (batches.every((event) => done.has(event.args.batchId!))) break
   }
 
-  // 3. each node withdraws its earnings after it finalized; wait until each one did once since
+  // 3. each node withdraws its earnings in the pass where it finalized its own batches: wait for a
+  //    withdrawal by each executor at or after the block of its last finalize
   const finalizedEvents = await rpc.getContractEvents({
     address,
     abi: settlementAbi,
     eventName: 'BatchFinalized',
     fromBlock: startBlock + 1n,
   })
-  const lastFinalizeBlock = finalizedEvents.reduce(
-    (max, event) => (event.blockNumber > max ? event.blockNumber : max),
-    startBlock,
-  )
-  const executors = [...new Set(batches.map((event) => event.args.executor!))]
+  const executorOf = new Map(batches.map((event) => [event.args.batchId!, event.args.executor!]))
+  const lastFinalize = new Map<string, bigint>()
+  for (const event of finalizedEvents) {
+    const executor = executorOf.get(event.args.batchId!)
+    if (executor === undefined) continue
+    const key = executor.toLowerCase()
+    if (event.blockNumber > (lastFinalize.get(key) ?? 0n)) lastFinalize.set(key, event.blockNumber)
+  }
   log?.('Settlement: waiting for the nodes to withdraw their earnings')
-  await eventually(Math.min(parameters.timeoutMs, 20_000), async () => {
+  await eventually(Math.min(parameters.timeoutMs, 20_000), parameters.signal, async () => {
     const withdrawals = await rpc.getContractEvents({
       address,
       abi: settlementAbi,
       eventName: 'EarningsWithdrawn',
-      fromBlock: lastFinalizeBlock,
+      fromBlock: startBlock + 1n,
     })
-    return executors.every((executor) =>
-      withdrawals.some((event) => isAddressEqual(event.args.party!, executor)),
+    return [...lastFinalize].every(([executor, block]) =>
+      withdrawals.some(
+        (event) => event.args.party!.toLowerCase() === executor && event.blockNumber >= block,
+      ),
     )
       ? true
       : undefined
@@ -688,7 +880,7 @@ export function formatNetworkBench(result: NetworkBenchResult): string[] {
     Number.isFinite(value) ? value.toFixed(digits) : '-'
   const gwei = (wei: bigint) => (Number(wei) / 1e9).toFixed(3)
   lines.push(
-    `Network (real devnet: anvil + contracts + ${result.nodes} node processes on this machine; ${result.cpus} CPUs, ${result.cpuModel}; load average ${result.loadAverage.map((v) => v.toFixed(2)).join(' ')})`,
+    `Network (real devnet: anvil + contracts + ${result.nodes} node processes on this machine; ${result.cpus} CPUs, ${result.cpuModel}; 1-min load average ${result.loadAverage.before.toFixed(1)} before the devnet, ${result.loadAverage.after.toFixed(1)} after the load)`,
   )
   lines.push(
     `model ${result.model.name}, one 28x28 uint8 digit; requests signed by the devnet requester key, ${
@@ -698,7 +890,7 @@ export function formatNetworkBench(result: NetworkBenchResult): string[] {
     }; closed loop (N workers back to back)`,
   )
   lines.push(
-    `verified = SDK infer: GET /v1/models/:cid + POST /v1/infer + offline receipt verification; client in this process; devnet up in ${(result.devnetStartupMs / 1000).toFixed(1)} s, ${result.warmupRequests} warm-up requests`,
+    `verified = SDK infer: GET /v1/models/:cid + POST /v1/infer + offline receipt verification; client in this process; devnet up in ${(result.devnetStartupMs / 1000).toFixed(1)} s; warm-up ${result.warmupRequests} requests, first request per node ${result.firstRequestMs.map((ms) => ms.toFixed(0)).join('/')} ms (nodes 2-${result.nodes} fetch the model over IPFS)`,
   )
   const header = [
     'mode',
@@ -746,8 +938,39 @@ export function formatNetworkBench(result: NetworkBenchResult): string[] {
     )
   }
   lines.push(
-    '(bare ort = onnxruntime-node InferenceSession on the main thread, the engine’s pinned settings, same model and input, concurrency 1)',
+    `(bare ort = onnxruntime-node InferenceSession on the main thread, the engine’s pinned settings, same model and input, concurrency 1; same output bytes as the receipts: ${result.outputsMatch ? 'yes' : 'NO'})`,
   )
+  if (result.cells.some((cell) => cell.cpuMsPerRequest)) {
+    lines.push('')
+    lines.push(
+      `CPU time per verified request (ms, user+system from /proc; client = this process: signing and receipt verification; ceiling = ${result.cpus} CPUs / total)`,
+    )
+    const cpuWidths = [14, 6, 9, 9, 9, 9, 9, 12]
+    const cpuRow = (cells: string[]) =>
+      cells
+        .map((cell, i) => (i === 0 ? cell.padEnd(cpuWidths[i]!) : cell.padStart(cpuWidths[i]!)))
+        .join('')
+    lines.push(
+      cpuRow(['mode', 'conc', 'client', 'nodes', 'workers', 'anvil', 'total', 'ceiling/s']),
+    )
+    for (const cell of result.cells) {
+      const cpu = cell.cpuMsPerRequest
+      if (!cpu) continue
+      const total = cpu.client + cpu.nodes + cpu.engineWorkers + cpu.anvil
+      lines.push(
+        cpuRow([
+          `${cell.mode}${cell.quorum === undefined ? '' : ` q${cell.quorum}`}`,
+          String(cell.concurrency),
+          fmt(cpu.client, 1),
+          fmt(cpu.nodes, 1),
+          fmt(cpu.engineWorkers, 2),
+          fmt(cpu.anvil, 2),
+          fmt(total, 1),
+          fmt((result.cpus * 1000) / total, 0),
+        ]),
+      )
+    }
+  }
   const failures = result.cells.filter((cell) => cell.stats.failed > 0)
   if (failures.length === 0) lines.push('failures: none')
   for (const cell of failures)

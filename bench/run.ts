@@ -5,7 +5,12 @@
  * - engine: latency p50/p99 and throughput of the demo models through the Verity engine
  *   (validation, worker process, conversion) vs a bare onnxruntime-node session on the same model
  *   with the same pinned settings;
- * - receipts: signed and verified per second vs the bare secp256k1 sign/recover they rest on.
+ * - receipts: signed and verified per second vs the bare secp256k1 sign/recover they rest on;
+ * - network: verified inference on a real devnet (anvil, contracts, 4 node processes) per mode and
+ *   concurrency vs a bare onnxruntime-node session, and the settlement gas paid per inference.
+ *
+ * `BENCH_ONLY=engine,receipts,network` (any subset) runs only those sections; default all of them.
+ * The network section's knobs: see `networkBenchOptionsFromEnv` in networkBench.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,12 +24,50 @@ import { createModelStore } from '@verity/hub'
 import { demoModelFiles, writeDemoModels } from '@verity/models'
 import { namedTensorsFromJson } from '@verity/protocol'
 import { benchEngine } from './engineBench.ts'
+import { benchNetwork, formatNetworkBench, networkBenchOptionsFromEnv } from './networkBench.ts'
 import { benchReceipts } from './receiptBench.ts'
+
+const sections = ['engine', 'receipts', 'network'] as const
+const only = (process.env.BENCH_ONLY ?? sections.join(','))
+  .split(',')
+  .map((name) => name.trim())
+  .filter(Boolean)
+for (const name of only)
+  if (!(sections as readonly string[]).includes(name)) {
+    console.error(`BENCH_ONLY: unknown section "${name}"; expected any of ${sections.join(', ')}.`)
+    process.exit(2)
+  }
+const runs = (section: (typeof sections)[number]) => only.includes(section)
 
 const iterations = Number(process.env.BENCH_ITERATIONS ?? 2000)
 const dir = await mkdtemp(join(tmpdir(), 'verity-bench-'))
 try {
-  console.log(`Verity bench — Node ${process.versions.node}, ${iterations} runs per phase\n`)
+  console.log(
+    `Verity bench — Node ${process.versions.node}, ${iterations} runs per phase (sections: ${only.join(', ')})\n`,
+  )
+  if (runs('engine')) await engineSection()
+  if (runs('receipts')) {
+    console.log('\nReceipts (per second; baseline = bare secp256k1 operation on a 32-byte hash)')
+    for (const row of await benchReceipts())
+      console.log(
+        `${row.name.padEnd(40)}${row.perSecond.toFixed(0).padStart(8)}/s   baseline ${row.baselinePerSecond.toFixed(0).padStart(6)}/s   ratio ${row.ratio.toFixed(2)}`,
+      )
+  }
+  if (runs('network')) {
+    console.log('')
+    const result = await benchNetwork({
+      ...networkBenchOptionsFromEnv(process.env),
+      // the engine section built the demo models already: the devnet reuses them
+      ...(runs('engine') ? { demoModelsDir: join(dir, 'demo') } : {}),
+      log: (line) => console.error(line),
+    })
+    for (const line of formatNetworkBench(result)) console.log(line)
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
+
+async function engineSection(): Promise<void> {
   const demo = await writeDemoModels(join(dir, 'demo'))
   const store = createModelStore({ dir: join(dir, 'store') })
   const engine = createOnnxEngineDescriptor(defaultOnnxEngineOptions)
@@ -76,12 +119,4 @@ try {
   )
   for (const row of [header, ...rows])
     console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(22) : cell.padStart(11))).join(''))
-
-  console.log('\nReceipts (per second; baseline = bare secp256k1 operation on a 32-byte hash)')
-  for (const row of await benchReceipts())
-    console.log(
-      `${row.name.padEnd(40)}${row.perSecond.toFixed(0).padStart(8)}/s   baseline ${row.baselinePerSecond.toFixed(0).padStart(6)}/s   ratio ${row.ratio.toFixed(2)}`,
-    )
-} finally {
-  await rm(dir, { recursive: true, force: true })
 }

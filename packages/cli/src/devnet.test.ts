@@ -361,14 +361,21 @@ test('behavior: a model published on node 1 and inferred on node 3 (fetched over
       'pass',
       `${name}: ${JSON.stringify(checks)}`,
     )
-  // the payer's escrow was reserved at commit: exactly the fee left its free balance
-  assert.equal(
-    escrowBefore - (await settlementRead(summary, 'balanceOf', requester.address)),
-    price,
-  )
+  // the batch charged the payer exactly the price per receipt, reserved from its escrow at commit
+  // (earlier tests' receipts may share the batch: all are the requester's, at the same price)
+  const batchId = BigInt(settled.settlement.batchId)
+  const [committed] = await chain.getContractEvents({
+    address: summary.contracts.settlement,
+    abi: settlementAbi,
+    eventName: 'BatchCommitted',
+    args: { batchId },
+    fromBlock: 0n,
+  })
+  const { payers, count } = committed!.args
+  assert.deepEqual(payers, [{ payer: requester.address, total: price * BigInt(count!) }])
+  assert.ok(escrowBefore - (await settlementRead(summary, 'balanceOf', requester.address)) >= price)
 
   // after the challenge window the executor finalizes; every party's credit moves by its share
-  const batchId = BigInt(settled.settlement.batchId)
   await increaseTime(summary, summary.settlement.challengeWindowSeconds + 1)
   const finalized = await eventually('the batch to be finalized', 60_000, async () => {
     const [log] = await chain.getContractEvents({
