@@ -216,13 +216,16 @@ export type NetworkBenchResult = {
   settlement: NetworkBenchSettlement
   /** Nodes that exited while the bench ran (should be empty). */
   nodeExits: string[]
+  /** Warnings and errors the nodes logged while the bench ran, by level and message. */
+  nodeLogIssues: { level: 'warn' | 'error' | 'fatal'; message: string; count: number }[]
 }
 
 /**
  * Bench options from the environment: `BENCH_NETWORK_SECONDS` (per cell, default 8),
  * `BENCH_NETWORK_REQUESTS` (max per cell, default 2000), `BENCH_NETWORK_CONCURRENCY` (comma list,
- * default `1,16,64`), `BENCH_NETWORK_TARGET` (`round-robin` | `gateway`), `BENCH_NETWORK_BARE`
- * (bare runs, default 2000).
+ * default `1,16,64`), `BENCH_NETWORK_MODES` (comma list of `mode[:quorum]`, default
+ * `none,reexec:1,reexec:2`), `BENCH_NETWORK_TARGET` (`round-robin` | `gateway`),
+ * `BENCH_NETWORK_BARE` (bare runs, default 2000).
  *
  * @example
  * ```ts
@@ -255,6 +258,16 @@ export function networkBenchOptionsFromEnv(
     if (list.every((value) => Number.isSafeInteger(value) && value > 0))
       options.concurrencies = list
     else console.error(`BENCH_NETWORK_CONCURRENCY=${concurrency} is not a list of integers.`)
+  }
+  const modes = env.BENCH_NETWORK_MODES
+  if (modes) {
+    const list = modes.split(',').map((item) => {
+      const [mode, quorum] = item.trim().split(':')
+      return { mode: mode as Mode, quorum: quorum === undefined ? undefined : Number(quorum) }
+    })
+    if (list.every(({ mode, quorum }) => mode && (quorum === undefined || quorum > 0)))
+      options.modes = list
+    else console.error(`BENCH_NETWORK_MODES=${modes}: expected e.g. none,reexec:1,reexec:2.`)
   }
   const target = env.BENCH_NETWORK_TARGET
   if (target === 'round-robin' || target === 'gateway') options.target = target
@@ -648,6 +661,7 @@ export async function benchNetwork(
       log,
       signal,
     })
+    const nodeLogIssues = await readLogIssues(summary.nodes.map((node) => node.logFile))
     return {
       cpus: availableParallelism(),
       cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -663,6 +677,7 @@ export async function benchNetwork(
       cells,
       settlement,
       nodeExits,
+      nodeLogIssues,
     }
   } finally {
     log?.('Stopping the devnet')
@@ -671,6 +686,31 @@ export async function benchNetwork(
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/** Counts the `warn` and worse lines of the nodes' JSON logs, by level and message. */
+async function readLogIssues(files: string[]): Promise<NetworkBenchResult['nodeLogIssues']> {
+  const counts = new Map<string, NetworkBenchResult['nodeLogIssues'][number]>()
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch(() => '')
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue
+      let entry: { level?: number; msg?: string; code?: string; err?: string; step?: string }
+      try {
+        entry = JSON.parse(line)
+      } catch {
+        continue
+      }
+      if ((entry.level ?? 0) < 40) continue
+      const level = entry.level! >= 60 ? 'fatal' : entry.level! >= 50 ? 'error' : 'warn'
+      const message = [entry.msg, entry.step, entry.code, entry.err].filter(Boolean).join(' — ')
+      const key = `${level} ${message}`
+      const found = counts.get(key) ?? { level, message, count: 0 }
+      found.count++
+      counts.set(key, found)
+    }
+  }
+  return [...counts.values()].sort((a, b) => b.count - a.count)
 }
 
 type SettleParameters = {
@@ -979,6 +1019,9 @@ export function formatNetworkBench(result: NetworkBenchResult): string[] {
         `failures ${cell.mode}${cell.quorum === undefined ? '' : ` q${cell.quorum}`} c${cell.concurrency}: ${count}x ${key} — ${cell.errorMessages[key]}`,
       )
   for (const exit of result.nodeExits) lines.push(`WARNING: ${exit}`)
+  if (result.nodeLogIssues.length === 0) lines.push('node logs: no warnings or errors')
+  for (const issue of result.nodeLogIssues.slice(0, 8))
+    lines.push(`node logs: ${issue.count}x ${issue.level} ${issue.message}`)
 
   const s = result.settlement
   lines.push('')

@@ -8,13 +8,28 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
+  exampleConsumerAbi,
+  exampleConsumerBytecode,
+  inferenceHubAbi,
   modelRegistryAbi,
   nodeRegistryAbi,
   parseNetworkConfig,
   settlementAbi,
 } from '@verity/contracts'
-import { createPublicClient, createTestClient, http, keccak256, stringToBytes, toHex } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
+import { decodeTensors, encodeTensors, hashTensors, namedTensorsFromJson } from '@verity/protocol'
+import { createClient, http as sdkHttp, infer as sdkInfer } from '@verity/sdk'
+import {
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  hexToBytes,
+  http,
+  keccak256,
+  parseEventLogs,
+  stringToBytes,
+  toHex,
+} from 'viem'
+import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { allocatePorts } from './devnet/allocatePorts.ts'
 import { loadPeerId } from './devnet/loadPeerId.ts'
 import { spawnNodeProcess } from './devnet/nodeProcess.ts'
@@ -514,6 +529,79 @@ test('behavior: a node that returns wrong outputs is caught by the quorum, chall
   } finally {
     await cheater.stop({ timeoutMs: 10_000 })
   }
+})
+
+test('behavior: a contract asks InferenceHub for an inference; devnet nodes execute, co-sign (quorum 2) and call it back', {
+  timeout: 120_000,
+}, async () => {
+  const { summary } = first
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')!
+  const account = privateKeyToAccount(requester.privateKey)
+  const wallet = createWalletClient({
+    account,
+    chain: {
+      id: summary.chainId,
+      name: 'devnet',
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [summary.rpcUrl] } },
+    },
+    transport: http(summary.rpcUrl, { retryCount: 0 }),
+  })
+  const chain = chainClient(summary)
+  const deployed = await chain.waitForTransactionReceipt({
+    hash: await wallet.deployContract({
+      abi: exampleConsumerAbi,
+      bytecode: exampleConsumerBytecode,
+      args: [summary.contracts.inferenceHub],
+    }),
+  })
+  const consumer = deployed.contractAddress!
+  const inputs = namedTensorsFromJson(
+    JSON.parse(await readFile(join(summary.samples, 'digit-6.int8.json'), 'utf8')),
+  )
+  const asked = await chain.waitForTransactionReceipt({
+    hash: await wallet.writeContract({
+      address: consumer,
+      abi: exampleConsumerAbi,
+      functionName: 'ask',
+      args: [BigInt(int8.modelId), toHex(encodeTensors(inputs)), 1, 2, 500_000],
+      value: BigInt(summary.settlement.pricePerCall),
+    }),
+  })
+  const [requested] = parseEventLogs({
+    abi: inferenceHubAbi,
+    logs: asked.logs,
+    eventName: 'InferenceRequested',
+  })
+  const requestId = requested!.args.requestId
+  const fulfilled = await eventually('the hub request to be fulfilled', 90_000, async () => {
+    const [log] = await chain.getContractEvents({
+      address: summary.contracts.inferenceHub,
+      abi: inferenceHubAbi,
+      eventName: 'InferenceFulfilled',
+      args: { requestId },
+      fromBlock: asked.blockNumber,
+    })
+    return log
+  })
+  const nodes = summary.nodes.map((n) => n.address)
+  assert.ok(nodes.includes(fulfilled.args.executor!), String(fulfilled.args.executor))
+  assert.ok(fulfilled.args.cosigners!.length >= 2)
+  for (const cosigner of fulfilled.args.cosigners!) assert.ok(nodes.includes(cosigner))
+  // the consumer got the model's output for that input: the same as a node computes over HTTP
+  const result = await chain.readContract({
+    address: consumer,
+    abi: exampleConsumerAbi,
+    functionName: 'resultOf',
+    args: [requestId],
+  })
+  const outputs = decodeTensors(hexToBytes(result))
+  const client = createClient({ transport: sdkHttp(summary.nodes[0]!.url) })
+  const direct = await sdkInfer(client, { model: int8.cid, inputs })
+  assert.equal(hashTensors(outputs), direct.receipt.result.outputHash)
+  const logits = Array.from(outputs.logits!.data as Int32Array)
+  assert.equal(logits.indexOf(Math.max(...logits)), 6)
 })
 
 test('behavior: SIGINT stops the nodes, then anvil, and leaves no process behind', {
