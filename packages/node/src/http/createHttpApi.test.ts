@@ -408,6 +408,13 @@ test('error: unknown receipts, jobs and routes are 404', async () => {
   await expectError(await node.app.request(`/v1/jobs/${id}`), 404, 'JOB_NOT_FOUND')
   await expectError(await node.app.request('/v2/infer'), 404, 'ROUTE_NOT_FOUND')
   await expectError(await node.app.request('/v1/infer'), 404, 'ROUTE_NOT_FOUND')
+  // the chain routes of a node that is not connected: nothing to serve, never a 5xx
+  await expectError(await node.app.request('/v1/batches/1'), 404, 'BATCH_NOT_FOUND')
+  await expectError(await node.app.request('/v1/batches/x%27'), 404, 'BATCH_NOT_FOUND')
+  await expectError(await node.app.request(`/v1/batches/${'9'.repeat(40)}`), 404, 'BATCH_NOT_FOUND')
+  await expectError(await node.app.request('/v1/settlement'), 404, 'NOT_SUPPORTED')
+  await expectError(await post('/v1/hub/verify', { requestId: '1' }), 503, 'NODE_UNAVAILABLE')
+  await stillServing()
 })
 
 test('error: publishing bad models is refused with the hub code', async () => {

@@ -368,7 +368,7 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
     const id = c.req.param('id')
     const document = /^[1-9]\d{0,30}$/.test(id) ? connected?.batch?.(BigInt(id)) : undefined
     if (document === undefined)
-      throw new BaseError('RECEIPT_NOT_FOUND', `This node committed no batch ${id}.`, {
+      throw new BaseError('BATCH_NOT_FOUND', `This node committed no batch ${id}.`, {
         metaMessages: ['Batches are served by the executor that committed them.'],
       })
     return c.json(document as object)
