@@ -6,6 +6,16 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import {
+  createChainClients,
+  type Devnet,
+  devnetNodeFlags,
+  devnetPaths,
+  ensureEscrow,
+  type Progress,
+  resolveDevnetOptions,
+  startDevnet,
+} from '@verity/cli'
 import { parseNetworkConfig, settlementAbi } from '@verity/contracts'
 import { onnxSessionOptions, resolveOnnxEngineOptions } from '@verity/engine'
 import { demoModelFiles } from '@verity/models'
@@ -29,14 +39,6 @@ import {
   http as viemHttp,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import {
-  devnetNodeFlags,
-  devnetPaths,
-  resolveDevnetOptions,
-} from '../packages/cli/src/devnet/options.ts'
-import { createChainClients, ensureEscrow } from '../packages/cli/src/devnet/registerOnChain.ts'
-import { type Devnet, startDevnet } from '../packages/cli/src/devnet/startDevnet.ts'
-import type { Progress } from '../packages/cli/src/progress.ts'
 
 /**
  * One verification setting measured: a mode and its quorum (`undefined` for `none`).
