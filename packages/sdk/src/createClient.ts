@@ -22,7 +22,7 @@ export type CreateClientParameters = {
 }
 
 /**
- * A Verity client: a transport, an optional account and a small cache (the node's network info).
+ * A Verity client: a transport, an optional account and a small cache (the node's network info, models by CID).
  * Actions are standalone functions that take the client first: `infer(client, { … })`.
  *
  * @example
@@ -35,7 +35,7 @@ export type Client = {
   readonly account: LocalAccount | undefined
   readonly domain: CreateClientParameters['domain']
   /** Per-client memo of values that do not change while a node runs (network info). */
-  readonly cache: Map<string, Promise<unknown>>
+  readonly cache: Map<string, unknown>
 }
 
 /**

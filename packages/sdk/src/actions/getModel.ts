@@ -13,8 +13,15 @@ import type { ModelInfo } from '../types.ts'
 export type GetModelParameters = {
   /** A CID, a name (highest version) or `name@version`. */
   model: string
+  /**
+   * Reuse an answer cached on the client for up to 30 s when `model` is a CID (what `infer` does):
+   * a CID's manifest never changes; only the reported price could. Names are always asked.
+   */
+  cache?: boolean | undefined
   signal?: AbortSignal | undefined
 }
+
+const cacheTtlMs = 30_000
 
 /**
  * What {@link getModel} returns: the CID, the validated manifest and its (recomputed) hash.
@@ -36,6 +43,25 @@ export type GetModelReturnType = ModelInfo
  * ```
  */
 export async function getModel(
+  client: Client,
+  parameters: GetModelParameters,
+): Promise<GetModelReturnType> {
+  const reference = typeof parameters.model === 'string' ? parameters.model.trim() : ''
+  if (!parameters.cache || !/^baf[a-z2-7]{50,}$/.test(reference))
+    return fetchModel(client, parameters)
+  const key = `model:${reference}`
+  const cached = client.cache.get(key) as { at: number; value: Promise<ModelInfo> } | undefined
+  if (cached && performance.now() - cached.at < cacheTtlMs) return cached.value
+  const value = fetchModel(client, { model: reference, signal: parameters.signal })
+  client.cache.set(key, { at: performance.now(), value })
+  value.catch(() => {
+    if ((client.cache.get(key) as { value?: unknown } | undefined)?.value === value)
+      client.cache.delete(key)
+  })
+  return value
+}
+
+async function fetchModel(
   client: Client,
   parameters: GetModelParameters,
 ): Promise<GetModelReturnType> {

@@ -125,6 +125,21 @@ test('behavior: listModels and getModel describe the published model', async () 
   assert.equal(model.cid, models[0]?.cid)
   assert.equal(model.manifestHash, models[0]?.manifestHash)
   assert.equal(model.manifest.license, 'MIT')
+  // by CID with `cache`, a second call asks the node nothing; by name it always asks
+  const requests = async () => {
+    const text = await (await fetch(`${url}/v1/metrics`)).text()
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('verity_http_requests_total{route="/v1/models/:ref"'))
+      .reduce((sum, line) => sum + Number(line.split(' ')[1]), 0)
+  }
+  const cached = createClient({ transport: http(url) })
+  const before = await requests()
+  await getModel(cached, { model: model.cid, cache: true })
+  await getModel(cached, { model: model.cid, cache: true })
+  assert.equal((await requests()) - before, 1)
+  await getModel(cached, { model: 'digits-int8@1.0.0', cache: true })
+  assert.equal((await requests()) - before, 2)
 })
 
 test('error: node errors arrive as BaseErrors with the node code', async () => {

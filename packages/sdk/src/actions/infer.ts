@@ -135,7 +135,7 @@ export async function infer(client: Client, parameters: InferParameters): Promis
   const inputs = toTensors(parameters.inputs)
   const { signal } = parameters
   const [model, network] = await Promise.all([
-    getModel(client, { model: parameters.model, signal }),
+    getModel(client, { model: parameters.model, cache: true, signal }),
     getNetwork(client, { cache: true, signal }),
   ])
   checkDomain(client, network)
