@@ -604,6 +604,54 @@ test('behavior: a contract asks InferenceHub for an inference; devnet nodes exec
   assert.equal(logits.indexOf(Math.max(...logits)), 6)
 })
 
+test('behavior: a verifier that stops answering (SIGSTOP) is replaced after the verify timeout and the job completes', {
+  timeout: 150_000,
+}, async () => {
+  const { summary } = first
+  const [node1, , , node4] = summary.nodes
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')!
+  const [line] = (await processesUsing(join(dataDir, 'node-4'))).filter((l) =>
+    l.includes('main.ts'),
+  )
+  assert.ok(line, 'node 4 runs')
+  const pid = Number(line.split(' ')[0])
+  const timeouts = async () => {
+    const text = await (await fetch(`${node1!.url}/v1/metrics`)).text()
+    const found = text
+      .split('\n')
+      .find((l) => l.startsWith('verity_verifications_total{outcome="timeout"}'))
+    return found ? Number(found.split(' ')[1]) : 0
+  }
+  const before = await timeouts()
+  const client = createClient({
+    transport: sdkHttp(node1!.url, { timeoutMs: 60_000 }),
+    account: privateKeyToAccount(requester.privateKey),
+  })
+  const inputs = namedTensorsFromJson(
+    JSON.parse(await readFile(join(summary.samples, 'digit-3.int8.json'), 'utf8')),
+  )
+  process.kill(pid, 'SIGSTOP')
+  try {
+    // node 1 draws 2 of its 3 peers per job: within a few jobs it draws the frozen node 4
+    for (let attempt = 0; attempt < 8 && (await timeouts()) === before; attempt++) {
+      const { receipt, verdict } = await sdkInfer(client, {
+        model: int8.cid,
+        inputs,
+        mode: 'reexec',
+        quorum: 2,
+      })
+      assert.equal(verdict.valid, true)
+      const verifiers = receipt.quorum!.attestations.filter((a) => a.agree).map((a) => a.verifier)
+      assert.equal(verifiers.length, 2)
+      assert.ok(!verifiers.includes(node4!.address), 'the frozen node never attests')
+    }
+    assert.ok((await timeouts()) > before, 'node 4 was drawn, timed out and was replaced')
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+})
+
 test('behavior: SIGINT stops the nodes, then anvil, and leaves no process behind', {
   timeout: 60_000,
 }, async () => {
