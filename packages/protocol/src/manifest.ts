@@ -80,6 +80,48 @@ export const manifestSchema = z
     license: z.string().min(1).max(128),
     creator: addressSchema.optional(),
     pricing: z.object({ perCall: weiSchema }).strict(),
+    /**
+     * Facts of a GGUF (llama.cpp) model, read from its header, and the decoding configuration every
+     * node pins for it (batch sizes change llama.cpp's outputs, so they are part of the model).
+     */
+    gguf: z
+      .object({
+        /** `general.architecture` (llama, qwen2, …). */
+        architecture: z.string().min(1).max(64),
+        /** GGUF format version (2 or 3). */
+        ggufVersion: z.number().int().min(1).max(1000),
+        /** `<arch>.context_length`: the context the model was trained with. */
+        contextLength: z.number().int().min(1),
+        embeddingLength: z.number().int().min(1).optional(),
+        blockCount: z.number().int().min(1).optional(),
+        /** `general.file_type` (the quantization), when present. */
+        fileType: z.number().int().min(0).optional(),
+        /** `tokenizer.chat_template` (Jinja), when the model has one. */
+        chatTemplate: z.string().max(65_536).optional(),
+        tokenizer: z
+          .object({
+            /** `tokenizer.ggml.model` (llama, gpt2, …). */
+            model: z.string().min(1).max(64),
+            vocabSize: z.number().int().min(1),
+            bosTokenId: z.number().int().min(0).optional(),
+            eosTokenId: z.number().int().min(0).optional(),
+            addBosToken: z.boolean().optional(),
+          })
+          .strict(),
+        /** Pinned decoding configuration (what a request may not change). */
+        decoding: z
+          .object({
+            contextSize: z.number().int().min(1),
+            batchSize: z.number().int().min(1),
+            ubatchSize: z.number().int().min(1),
+            threads: z.number().int().min(1),
+            /** Largest `max_tokens` a request may ask for. */
+            maxTokens: z.number().int().min(1),
+          })
+          .strict(),
+      })
+      .strict()
+      .optional(),
     onnx: z
       .object({
         irVersion: z.number().int(),
