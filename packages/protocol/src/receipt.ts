@@ -3,6 +3,7 @@ import { type Mode, modes } from './eip712.ts'
 import { BaseError } from './errors.ts'
 import { engineDescriptorSchema } from './manifest.ts'
 import { tensorJsonSchema } from './tensorJson.ts'
+import { textSectionSchema } from './textGeneration.ts'
 
 export const hash32Schema = z
   .string()
@@ -126,6 +127,8 @@ export const receiptSchema = z
     executor: z.object({ address: addressSchema, signature: signatureSchema }).strict(),
     quorum: quorumSchema.optional(),
     settlement: settlementSchema.optional(),
+    /** Text generation (GGUF models): input, parameters and output behind the three hashes. */
+    text: textSectionSchema.optional(),
   })
   .strict()
 

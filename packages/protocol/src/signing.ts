@@ -17,11 +17,25 @@ import { hashEngineDescriptor } from './manifest.ts'
 import type { Attestation, Receipt } from './receipt.ts'
 import { hashTensors, type NamedTensors } from './tensor.ts'
 import { namedTensorsToJson } from './tensorJson.ts'
+import {
+  type GenerationParams,
+  hashGenerationParams,
+  hashTextInput,
+  hashTextOutput,
+  type TextInput,
+  type TextSection,
+} from './textGeneration.ts'
 
 export type CreateInferenceRequestParameters = {
   modelCid: string
   manifestHash: Hash
-  inputs: NamedTensors
+  /** The input tensors (tensor models); or `text` for a text generation. */
+  inputs?: NamedTensors | undefined
+  /**
+   * A text generation (GGUF models): its input hashes to `inputHash` and its parameters (defaults
+   * filled in) to `paramsHash`.
+   */
+  text?: { input: TextInput; params: GenerationParams } | undefined
   /** Generation-affecting parameters (empty for plain ONNX calls); hashed as canonical JSON. */
   params?: Record<string, unknown>
   mode?: Mode
@@ -53,11 +67,16 @@ export function createInferenceRequest(
       'INVALID_ARGUMENT',
       `Quorum ${quorum} is out of range; expected an integer 0–255.`,
     )
+  const { inputs, text } = parameters
+  if ((inputs === undefined) === (text === undefined))
+    throw new BaseError('INVALID_ARGUMENT', 'A request has either input tensors or a text input.')
   return {
     modelCid: parameters.modelCid,
     manifestHash: parameters.manifestHash,
-    inputHash: hashTensors(parameters.inputs),
-    paramsHash: hashCanonicalJson(parameters.params ?? {}),
+    inputHash: text ? hashTextInput(text.input) : hashTensors(inputs as NamedTensors),
+    paramsHash: text
+      ? hashGenerationParams(text.params)
+      : hashCanonicalJson(parameters.params ?? {}),
     mode: modeIds[parameters.mode ?? 'none'],
     quorum,
     maxFee: parameters.maxFee ?? 0n,
@@ -131,7 +150,10 @@ export type CreateReceiptParameters = {
   request: InferenceRequestMessage
   /** The requester's signature over `request`, when the request came signed. */
   requestSignature?: Hash
-  outputs: NamedTensors
+  /** The output tensors (tensor models); exactly one of `outputs` and `text`. */
+  outputs?: NamedTensors | undefined
+  /** The text generation (GGUF models): input, parameters and output, embedded as `text`. */
+  text?: TextSection | undefined
   engine: EngineDescriptor
   /** Embed the output tensors (default true); the signed hash binds them either way. */
   includeOutput?: boolean
@@ -148,7 +170,21 @@ export type CreateReceiptParameters = {
  * ```
  */
 export async function createReceipt(parameters: CreateReceiptParameters): Promise<Receipt> {
-  const { account, request, outputs, engine } = parameters
+  const { account, request, outputs, text, engine } = parameters
+  if ((outputs === undefined) === (text === undefined))
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      'A receipt has either output tensors or a text generation.',
+    )
+  if (text) {
+    const inputHash = hashTextInput(text.input)
+    const paramsHash = hashGenerationParams(text.params)
+    if (inputHash !== request.inputHash || paramsHash !== request.paramsHash)
+      throw new BaseError(
+        'INPUT_HASH_MISMATCH',
+        `The text generation does not match the request: input ${inputHash} vs ${request.inputHash}, params ${paramsHash} vs ${request.paramsHash}.`,
+      )
+  }
   const domain = parameters.domain ?? localDomain
   const requester = getAddress(parameters.requester)
   const mode = modeById[request.mode]
@@ -170,12 +206,15 @@ export async function createReceipt(parameters: CreateReceiptParameters): Promis
     },
     ...(parameters.requestSignature ? { request: { signature: parameters.requestSignature } } : {}),
     result: {
-      outputHash: hashTensors(outputs),
-      ...(parameters.includeOutput === false ? {} : { output: namedTensorsToJson(outputs) }),
+      outputHash: text ? hashTextOutput(text.output) : hashTensors(outputs as NamedTensors),
+      ...(parameters.includeOutput === false || outputs === undefined
+        ? {}
+        : { output: namedTensorsToJson(outputs) }),
       engine: { ...engine, settingsHash: hashEngineDescriptor(engine) },
       executedAt: Math.floor((parameters.now ?? Date.now)() / 1000),
     },
     executor: { address: account.address, signature: '0x' },
+    ...(text ? { text } : {}),
   }
   receipt.executor.signature = await account.signTypedData({
     domain: toTypedDataDomain(domain),

@@ -12,6 +12,7 @@ import { receiptLeafFromReceipt, verifyReceiptLeafProof } from './receiptLeaf.ts
 import { executionMessageFromReceipt, requestMessageFromReceipt } from './signing.ts'
 import { hashTensors, type NamedTensors } from './tensor.ts'
 import { namedTensorsFromJson } from './tensorJson.ts'
+import { hashGenerationParams, hashTextInput, hashTextOutput } from './textGeneration.ts'
 
 export type ReceiptCheckStatus = 'pass' | 'fail' | 'skip'
 
@@ -213,6 +214,8 @@ export async function verifyReceipt(
       status: 'skip',
       reason: 'no output embedded; only its hash is signed',
     })
+
+  if (receipt.text) checks.push(...checkText(receipt))
 
   const { settingsHash, ...descriptor } = receipt.result.engine
   checks.push(
@@ -426,4 +429,47 @@ function checkSettlement(receipt: Receipt): ReceiptCheck {
         code: 'RECEIPT_SETTLEMENT_INVALID',
         reason: `the leaf rebuilt from this receipt (fee ${settlement.fee} wei) is not under root ${settlement.root} with the given proof`,
       }
+}
+
+/**
+ * The text section: the input, parameters and output it carries hash to the signed `inputHash`,
+ * `paramsHash` and `outputHash`, and its usage counts the generated tokens.
+ */
+function checkText(receipt: Receipt): ReceiptCheck[] {
+  const text = receipt.text as NonNullable<Receipt['text']>
+  return [
+    compare(
+      'text.input',
+      'RECEIPT_INPUT_HASH_MISMATCH',
+      hashTextInput(text.input),
+      receipt.job.inputHash,
+      'hash of the prompt or messages',
+    ),
+    compare(
+      'text.params',
+      'RECEIPT_INVALID',
+      hashGenerationParams(text.params),
+      receipt.job.paramsHash,
+      'hash of the generation parameters',
+    ),
+    compare(
+      'text.output',
+      'RECEIPT_OUTPUT_HASH_MISMATCH',
+      hashTextOutput(text.output),
+      receipt.result.outputHash,
+      'hash of the generated tokens and text',
+    ),
+    text.usage.completionTokens === text.output.tokens.length
+      ? {
+          name: 'text.usage',
+          status: 'pass',
+          reason: `${text.output.tokens.length} completion tokens`,
+        }
+      : {
+          name: 'text.usage',
+          status: 'fail',
+          code: 'RECEIPT_INVALID',
+          reason: `usage says ${text.usage.completionTokens} completion tokens, the output has ${text.output.tokens.length}`,
+        },
+  ]
 }
