@@ -1,0 +1,570 @@
+// Entry point of a GGUF worker process (forked by `spawnGgufWorker`; not imported by anything).
+// It owns llama.cpp (through node-llama-cpp): one model, one context and one sequence per model
+// id, and answers the engine's requests one at a time. It is a process so that the engine can
+// kill it in the middle of a native llama.cpp call (a timeout, or an abort that does not stop at
+// the next token) without taking the host down, and so that a native crash on a hostile file
+// stays here.
+//
+// Only node-llama-cpp and the engine's own pure helpers are imported at run time (protocol types
+// are erased): failures are plain `GgufWorkerError` records that the engine turns into
+// `BaseError`s.
+import type { ErrorCode } from '@verity/protocol'
+import {
+  type ChatHistoryItem,
+  getLlama,
+  JinjaTemplateChatWrapper,
+  type LlamaContextSequence,
+  LlamaLogLevel,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp'
+import { createMt19937 } from './createMt19937.ts'
+import { createStopTracker } from './createStopTracker.ts'
+import type {
+  GgufGenerateCall,
+  GgufGenerateReply,
+  GgufLoadReply,
+  GgufReplayReply,
+  GgufWorkerError,
+  GgufWorkerReply,
+  GgufWorkerRequest,
+  GgufWorkerSettings,
+} from './ggufWorkerProtocol.ts'
+import { isReplayNearTie } from './isReplayNearTie.ts'
+import type { TextChatMessage, TextReplayMismatch, TextSampling } from './textEngine.ts'
+
+const settings = JSON.parse(process.argv[2] ?? '{}') as GgufWorkerSettings
+// How many preceding tokens give the detokenizer its context (leading spaces, merged pieces).
+const detokenizerContext = 16
+// Most near ties examined (with a second pass) before a replay gives up on a claim.
+const maxNearTies = 16
+
+type Loaded = {
+  model: LlamaModel
+  sequence: LlamaContextSequence
+  info: GgufLoadReply
+  /** Built on the first chat call (the wrapper probes the template once). */
+  chatWrapper?: JinjaTemplateChatWrapper | undefined
+}
+type Outcome = { ok: true; value: unknown } | { ok: false; error: GgufWorkerError }
+
+class WorkerFailure extends Error {
+  readonly code: ErrorCode
+  readonly metaMessages: readonly string[] | undefined
+  constructor(code: ErrorCode, message: string, metaMessages?: readonly string[]) {
+    super(message)
+    this.code = code
+    this.metaMessages = metaMessages
+  }
+}
+
+const llama = await getLlama({
+  gpu: false,
+  build: 'never',
+  usePrebuiltBinaries: true,
+  skipDownload: true,
+  progressLogs: false,
+  maxThreads: settings.threads,
+  logLevel: LlamaLogLevel.error,
+  logger: (_level, message) => process.stderr.write(`${message}\n`),
+})
+const models = new Map<string, Loaded>()
+const cancelled = new Set<number>()
+
+function failure(code: ErrorCode, message: string, cause?: unknown): Outcome {
+  if (cause instanceof WorkerFailure)
+    return {
+      ok: false,
+      error: { code: cause.code, message: cause.message, metaMessages: cause.metaMessages },
+    }
+  const details =
+    cause === undefined ? undefined : cause instanceof Error ? cause.message : String(cause)
+  return { ok: false, error: { code, message, details } }
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null
+}
+
+async function release(id: string): Promise<void> {
+  const loaded = models.get(id)
+  models.delete(id)
+  if (!loaded) return
+  await loaded.sequence.context.dispose()
+  await loaded.model.dispose()
+}
+
+async function load(id: string, path: string): Promise<Outcome> {
+  await release(id)
+  let model: LlamaModel | undefined
+  try {
+    model = await llama.loadModel({ modelPath: path, gpuLayers: 0 })
+    const context = await model.createContext({
+      contextSize: settings.contextSize,
+      batchSize: settings.batchSize,
+      threads: { ideal: settings.threads, min: settings.threads },
+      sequences: 1,
+      flashAttention: false,
+      experimentalKvCacheKeyType: settings.kvCacheType === 'f32' ? 'F32' : 'F16',
+      experimentalKvCacheValueType: settings.kvCacheType === 'f32' ? 'F32' : 'F16',
+      failedCreationRemedy: false,
+    })
+    const sequence = context.getSequence({
+      // Requests are sized to fit the context; shifting it would silently change the tokens.
+      contextShift: {
+        strategy: () => {
+          throw new WorkerFailure('INTERNAL', 'The context is full (context shift is disabled).')
+        },
+      },
+    })
+    const metadata = model.fileInfo.metadata as unknown as Record<string, Record<string, unknown>>
+    const architecture = String(metadata.general?.architecture ?? model.architecture ?? 'unknown')
+    const archMetadata = (metadata[architecture] ?? {}) as Record<string, unknown>
+    const tokenizer = (metadata.tokenizer ?? {}) as Record<string, unknown>
+    const ggml = (tokenizer.ggml ?? {}) as Record<string, unknown>
+    const tokens = ggml.tokens
+    const info: GgufLoadReply = {
+      architecture,
+      vocabSize: Array.isArray(tokens) ? tokens.length : 0,
+      trainContextSize: model.trainContextSize,
+      bosTokenId: model.tokens.bos,
+      eosTokenId: model.tokens.eos,
+      addBosToken: model.tokens.shouldPrependBosToken,
+      chatTemplate: typeof tokenizer.chat_template === 'string' ? tokenizer.chat_template : null,
+      ggufVersion: numberOrNull(model.fileInfo.version),
+      fileType: numberOrNull(metadata.general?.file_type),
+      embeddingLength: numberOrNull(archMetadata.embedding_length),
+      blockCount: numberOrNull(archMetadata.block_count),
+    }
+    if (info.vocabSize === 0)
+      throw new WorkerFailure(
+        'ENGINE_LOAD_FAILED',
+        `Model "${id}" has no vocabulary (tokenizer.ggml.tokens); it cannot generate text.`,
+      )
+    models.set(id, { model, sequence, info })
+    return { ok: true, value: info }
+  } catch (cause) {
+    await model?.dispose().catch(() => {})
+    return failure('ENGINE_LOAD_FAILED', `llama.cpp could not load model "${id}".`, cause)
+  }
+}
+
+function loadedModel(id: string): Loaded {
+  const loaded = models.get(id)
+  if (!loaded)
+    throw new WorkerFailure('MODEL_NOT_FOUND', `Model "${id}" is not loaded in this worker.`)
+  return loaded
+}
+
+function tokenizeText(loaded: Loaded, text: string): Token[] {
+  // llama.cpp's completion tokenization: BOS when the model adds one, special tokens not parsed.
+  const bos = loaded.info.addBosToken ? loaded.model.tokens.bos : null
+  const tokens = loaded.model.tokenize(text, false)
+  return bos === null ? tokens : [bos, ...tokens]
+}
+
+function toHistory(messages: readonly TextChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((message) =>
+    message.role === 'system'
+      ? { type: 'system', text: message.content }
+      : message.role === 'user'
+        ? { type: 'user', text: message.content }
+        : { type: 'model', response: [message.content] },
+  )
+  history.push({ type: 'model', response: [] })
+  return history
+}
+
+function chatPrompt(
+  loaded: Loaded,
+  messages: readonly TextChatMessage[],
+): { tokens: Token[]; template: 'jinja' | 'none' } {
+  const template = loaded.info.chatTemplate
+  if (template === null)
+    return {
+      tokens: tokenizeText(loaded, messages.map((message) => message.content).join('\n')),
+      template: 'none',
+    }
+  let wrapper: JinjaTemplateChatWrapper
+  try {
+    wrapper = loaded.chatWrapper ??= new JinjaTemplateChatWrapper({
+      template,
+      tokenizer: loaded.model.tokenizer,
+    })
+  } catch (cause) {
+    throw new WorkerFailure(
+      'ENGINE_RUN_FAILED',
+      `The chat template of the model cannot be used: ${cause instanceof Error ? cause.message : String(cause)}`,
+    )
+  }
+  const { contextText } = wrapper.generateContextState({ chatHistory: toHistory(messages) })
+  return { tokens: contextText.tokenize(loaded.model.tokenizer), template: 'jinja' }
+}
+
+/**
+ * Turns generated tokens into text piece by piece, the same way for generation and replay: each
+ * piece is detokenized with the preceding tokens as context (so leading spaces come out right),
+ * pieces that end in an incomplete UTF-8 character wait for the next token (at most 4 tokens),
+ * and end-of-generation tokens add no text.
+ */
+function createDecoder(loaded: Loaded, promptTokens: readonly Token[]) {
+  const history: Token[] = promptTokens.slice(-detokenizerContext)
+  const pending: Token[] = []
+  function take(): string {
+    const piece = loaded.model.detokenize(pending, false, history)
+    history.push(...pending)
+    history.splice(0, Math.max(0, history.length - detokenizerContext))
+    pending.length = 0
+    return piece
+  }
+  return {
+    push(token: Token): string {
+      if (loaded.model.isEogToken(token)) return ''
+      pending.push(token)
+      const piece = loaded.model.detokenize(pending, false, history)
+      if (piece.endsWith('\uFFFD') && pending.length < 4) return ''
+      return take()
+    },
+    flush(): string {
+      return pending.length > 0 ? take() : ''
+    },
+  }
+}
+
+type OutputStep = {
+  release: string
+  done: boolean
+  finishReason: GgufGenerateReply['finishReason']
+}
+
+/**
+ * Feeds generated tokens one at a time and says when generation ends and why, the same way for
+ * generation and replay: an end-of-generation token or a stop string ends it (`stop`), reaching
+ * `maxTokens` tokens ends it (`length`). `release` is the text that became final with this token.
+ */
+function createOutputTracker(
+  loaded: Loaded,
+  promptTokens: readonly Token[],
+  stop: readonly string[],
+  maxTokens: number,
+) {
+  const decoder = createDecoder(loaded, promptTokens)
+  const tracker = createStopTracker(stop)
+  let count = 0
+  return {
+    push(token: Token): OutputStep {
+      count++
+      if (loaded.model.isEogToken(token)) {
+        const last = tracker.push(decoder.flush())
+        return { release: last.release + tracker.finish(), done: true, finishReason: 'stop' }
+      }
+      const step = tracker.push(decoder.push(token))
+      if (step.stopped) return { release: step.release, done: true, finishReason: 'stop' }
+      if (count < maxTokens) return { release: step.release, done: false, finishReason: 'length' }
+      const last = tracker.push(decoder.flush())
+      const release = step.release + last.release + tracker.finish()
+      return { release, done: true, finishReason: last.stopped ? 'stop' : 'length' }
+    },
+    get text(): string {
+      return tracker.text
+    },
+  }
+}
+
+function checkFits(promptLength: number, maxTokens: number): void {
+  if (promptLength + maxTokens > settings.contextSize)
+    throw new WorkerFailure(
+      'TENSOR_TOO_LARGE',
+      `The prompt has ${promptLength} tokens and maxTokens is ${maxTokens}: ${promptLength + maxTokens} tokens do not fit the context of ${settings.contextSize}.`,
+      ['Shorten the prompt or lower maxTokens.'],
+    )
+}
+
+function checkTokens(loaded: Loaded, tokens: readonly number[], what: string): void {
+  const { vocabSize } = loaded.info
+  const bad = tokens.findIndex(
+    (token) => !Number.isInteger(token) || token < 0 || token >= vocabSize,
+  )
+  if (bad >= 0)
+    throw new WorkerFailure(
+      'INVALID_ARGUMENT',
+      `${what}[${bad}] is ${JSON.stringify(tokens[bad])}; expected a token id from 0 to ${vocabSize - 1}.`,
+    )
+}
+
+function samplerOptions(sampling: TextSampling) {
+  return {
+    temperature: sampling.temperature,
+    topK: sampling.topK,
+    topP: sampling.topP,
+    minP: sampling.minP,
+    seed: sampling.seed,
+  }
+}
+
+async function generate(requestId: number, call: GgufGenerateCall): Promise<Outcome> {
+  const started = performance.now()
+  try {
+    const loaded = loadedModel(call.id)
+    let promptTokens: Token[]
+    let chatTemplate: 'jinja' | 'none' | null = null
+    if (call.prompt.kind === 'tokens') promptTokens = call.prompt.tokens as Token[]
+    else if (call.prompt.kind === 'text') promptTokens = tokenizeText(loaded, call.prompt.text)
+    else {
+      const rendered = chatPrompt(loaded, call.prompt.messages)
+      promptTokens = rendered.tokens
+      chatTemplate = rendered.template
+    }
+    if (promptTokens.length === 0)
+      throw new WorkerFailure(
+        'INVALID_ARGUMENT',
+        'The prompt is empty and the model adds no BOS token: there is nothing to continue.',
+        ['Send a non-empty prompt.'],
+      )
+    checkTokens(loaded, promptTokens, 'prompt')
+    const maxTokens = call.fitMaxTokens
+      ? Math.min(call.maxTokens, settings.contextSize - promptTokens.length)
+      : call.maxTokens
+    checkFits(promptTokens.length, Math.max(1, maxTokens))
+    const { sequence } = loaded
+    await sequence.clearHistory()
+    const output = createOutputTracker(loaded, promptTokens, call.stop, maxTokens)
+    const tokens: Token[] = []
+    let finishReason: GgufGenerateReply['finishReason'] = 'length'
+    let firstTokenMs = 0
+    let wasCancelled = cancelled.has(requestId)
+    if (!wasCancelled) {
+      const iterator = sequence.evaluate(promptTokens, {
+        ...samplerOptions(call.sampling),
+        yieldEogToken: true,
+      })
+      try {
+        for await (const token of iterator) {
+          if (tokens.length === 0) firstTokenMs = performance.now() - started
+          tokens.push(token)
+          const step = output.push(token)
+          if (call.stream) {
+            const event: GgufWorkerReply = {
+              type: 'token',
+              requestId,
+              index: tokens.length - 1,
+              token,
+              text: step.release,
+            }
+            process.send?.(event)
+          }
+          if (step.done) {
+            finishReason = step.finishReason
+            break
+          }
+          if (cancelled.has(requestId)) {
+            wasCancelled = true
+            break
+          }
+        }
+      } finally {
+        await iterator.return()
+      }
+    }
+    cancelled.delete(requestId)
+    const value: GgufGenerateReply = {
+      promptTokens,
+      tokens,
+      text: output.text,
+      finishReason,
+      maxTokens,
+      chatTemplate,
+      firstTokenMs,
+      cancelled: wasCancelled,
+    }
+    return { ok: true, value }
+  } catch (cause) {
+    cancelled.delete(requestId)
+    return failure(
+      'ENGINE_RUN_FAILED',
+      `llama.cpp failed to generate with model "${call.id}".`,
+      cause,
+    )
+  }
+}
+
+type ReplayCall = Extract<GgufWorkerRequest, { type: 'replay' }>
+
+async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
+  try {
+    const loaded = loadedModel(call.id)
+    const { maxTokens, sampling } = call
+    const promptTokens = call.promptTokens as Token[]
+    const tokens = call.tokens as Token[]
+    if (promptTokens.length === 0)
+      throw new WorkerFailure(
+        'INVALID_ARGUMENT',
+        'promptTokens is empty; a replay needs the prompt.',
+      )
+    checkTokens(loaded, promptTokens, 'promptTokens')
+    checkTokens(loaded, tokens, 'tokens')
+    checkFits(promptTokens.length, maxTokens)
+
+    // Where must generation end, given the claimed tokens? Track them as generation does.
+    const output = createOutputTracker(loaded, promptTokens, call.stop, maxTokens)
+    let compared = 0
+    let finishReason: GgufReplayReply['finishReason'] = 'length'
+    let done = false
+    while (compared < tokens.length && !done) {
+      const step = output.push(tokens[compared]!)
+      compared++
+      done = step.done
+      finishReason = step.finishReason
+    }
+    // The claim goes on after generation ended, or ends before it does.
+    let termination: TextReplayMismatch | undefined
+    if (tokens.length > compared)
+      termination = { index: compared, expected: null, actual: tokens[compared]! }
+    const endsEarly = !done
+    const sampled = compared + (endsEarly ? 1 : 0)
+
+    const input = [...promptTokens, ...tokens.slice(0, sampled - 1)] as Token[]
+    const first = promptTokens.length - 1
+    const options = samplerOptions(sampling)
+    const { sequence } = loaded
+    if (cancelled.delete(requestId)) return cancelledReplay(output.text, finishReason)
+    await sequence.clearHistory()
+    const outputs = await sequence.controlledEvaluate(
+      input.map((token, position) =>
+        position >= first ? [token, { generateNext: { token: true, options } }] : token,
+      ),
+    )
+    const choices: (number | null)[] = []
+    for (let index = 0; index < sampled; index++)
+      choices.push(outputs[first + index]?.next.token ?? null)
+    const mismatches: number[] = []
+    for (let index = 0; index < compared; index++)
+      if (choices[index] !== tokens[index]) mismatches.push(index)
+    if (endsEarly) {
+      const expected = choices[compared] ?? null
+      termination = { index: compared, expected, actual: null }
+    }
+
+    // A second pass for the probabilities at the (first few) mismatched positions: near ties?
+    const nearTies: TextReplayMismatch[] = []
+    let firstMismatch: TextReplayMismatch | undefined
+    const examined = mismatches.slice(0, maxNearTies)
+    if (examined.length > 0) {
+      if (cancelled.delete(requestId)) return cancelledReplay(output.text, finishReason)
+      const wanted = new Set(examined.map((index) => first + index))
+      await sequence.clearHistory()
+      const detailed = await sequence.controlledEvaluate(
+        input.map((token, position) =>
+          wanted.has(position)
+            ? [token, { generateNext: { probabilities: true, options } }]
+            : token,
+        ),
+      )
+      const rng = createMt19937(sampling.seed)
+      const draws: number[] = []
+      for (let index = 0; index <= examined.at(-1)!; index++) draws.push(rng.nextCanonicalDouble())
+      for (const index of examined) {
+        const mismatch = { index, expected: choices[index] ?? null, actual: tokens[index]! }
+        const probabilities = detailed[first + index]?.next.probabilities
+        const nearTie =
+          probabilities !== undefined &&
+          isReplayNearTie({
+            candidates: [...probabilities.entries()],
+            claimed: tokens[index]!,
+            sampling,
+            draw: draws[index],
+            tolerance: settings.replayTolerance,
+          })
+        if (!nearTie) {
+          firstMismatch = mismatch
+          break
+        }
+        nearTies.push(mismatch)
+      }
+      if (!firstMismatch && mismatches.length > examined.length) {
+        const index = mismatches[examined.length]!
+        firstMismatch = { index, expected: choices[index] ?? null, actual: tokens[index]! }
+      }
+    }
+    if (termination && (!firstMismatch || termination.index < firstMismatch.index))
+      firstMismatch = termination
+    await sequence.clearHistory()
+    const value: GgufReplayReply = {
+      ok: firstMismatch === undefined,
+      ...(firstMismatch ? { firstMismatch } : {}),
+      nearTies: firstMismatch
+        ? nearTies.filter((tie) => tie.index < firstMismatch.index)
+        : nearTies,
+      text: output.text,
+      finishReason,
+      checkedTokens: sampled,
+      cancelled: false,
+    }
+    return { ok: true, value }
+  } catch (cause) {
+    cancelled.delete(requestId)
+    return failure(
+      'ENGINE_RUN_FAILED',
+      `llama.cpp failed to replay with model "${call.id}".`,
+      cause,
+    )
+  }
+}
+
+function cancelledReplay(text: string, finishReason: GgufReplayReply['finishReason']): Outcome {
+  const value: GgufReplayReply = {
+    ok: false,
+    nearTies: [],
+    text,
+    finishReason,
+    checkedTokens: 0,
+    cancelled: true,
+  }
+  return { ok: true, value }
+}
+
+async function handle(request: GgufWorkerRequest): Promise<Outcome> {
+  try {
+    switch (request.type) {
+      case 'load':
+        return await load(request.id, request.path)
+      case 'generate':
+        return await generate(request.requestId, request)
+      case 'replay':
+        return await replay(request.requestId, request)
+      case 'tokenize': {
+        const loaded = loadedModel(request.id)
+        return { ok: true, value: tokenizeText(loaded, request.text) }
+      }
+      case 'unload':
+        await release(request.id)
+        return { ok: true, value: null }
+      case 'cancel':
+        return { ok: true, value: null }
+    }
+  } catch (cause) {
+    return failure('INTERNAL', 'The GGUF worker failed unexpectedly.', cause)
+  }
+}
+
+// Requests run strictly one after another (one llama.cpp context per model, and the order of
+// load/generate/unload for one id must be kept). A cancel is handled at once: the running
+// generation sees it at its next token.
+let queue: Promise<void> = Promise.resolve()
+process.on('message', (request: GgufWorkerRequest) => {
+  if (request.type === 'cancel') {
+    cancelled.add(request.target)
+    return
+  }
+  queue = queue.then(async () => {
+    // Every earlier request has finished: a cancel that arrived after its target ended is stale.
+    for (const target of cancelled) if (target < request.requestId) cancelled.delete(target)
+    const outcome = await handle(request)
+    const reply: GgufWorkerReply = { type: 'result', requestId: request.requestId, ...outcome }
+    process.send?.(reply)
+  })
+})
+// The engine's process is gone (or closed the channel): nothing left to serve.
+process.on('disconnect', () => process.exit(0))
+const ready: GgufWorkerReply = { type: 'ready', systemInfo: llama.systemInfo }
+process.send?.(ready)
