@@ -23,6 +23,7 @@ import { cheatingVerification, withWrongOutputs } from './faults.ts'
 import { createHttpApi } from './http/createHttpApi.ts'
 import { createHubService, type HubService } from './hub/createHubService.ts'
 import { parseHubVerifyBody } from './hub/parseHubVerifyBody.ts'
+import { createTextService, type TextService } from './llm/createTextService.ts'
 import { loadNodeAccount } from './loadNodeAccount.ts'
 import { createLogger, type NodeLogger } from './logger.ts'
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
@@ -118,6 +119,8 @@ export type VerityNode = {
   readonly hub: HubService | undefined
   /** Batches receipts, commits, finalizes and withdraws earnings (connected nodes). */
   readonly settlement: Settlement | undefined
+  /** Text generation on GGUF models (OpenAI-compatible routes); engines start on first use. */
+  readonly text: TextService
   /** Fraud-proof sender (connected nodes). */
   readonly challenger: Challenger | undefined
   /** Aborts when the node stops; everything long-running listens to it. */
@@ -353,6 +356,10 @@ export async function createVerityNode(
         { chain, store: verification, peers, logger, registry: metrics.registry },
       )
     : undefined
+  const text = createTextService(
+    { domain, unsignedDeadlineSeconds: options.unsignedDeadlineSeconds },
+    { store, account, logger, registry: metrics.registry, now: components.now },
+  )
   let stopping = false
   const app = createHttpApi(
     {
@@ -369,6 +376,7 @@ export async function createVerityNode(
       engine,
       verifier,
       evidence: verification,
+      text,
       connected: {
         ...(distribution
           ? {
@@ -478,6 +486,7 @@ export async function createVerityNode(
       log.warn({ inFlight: verifier.inFlight }, 'verifications still running at stop')
     await watchersStopped
     await distribution?.stop()
+    await text.close()
     if (ownsEngine) await engine.close()
     settlementStore?.close()
     verification.close()
@@ -502,6 +511,7 @@ export async function createVerityNode(
     hub,
     settlement,
     challenger,
+    text,
     signal: controller.signal,
     get url() {
       return url

@@ -13,6 +13,8 @@ import { matchedRoutes } from 'hono/route'
 import packageJson from '../../package.json' with { type: 'json' }
 import type { JobStore } from '../db/createJobStore.ts'
 import type { Executor } from '../executor.ts'
+import type { TextService } from '../llm/createTextService.ts'
+import { mountOpenAiRoutes } from '../llm/openAiRoutes.ts'
 import type { NodeLogger } from '../logger.ts'
 import type { NodeMetrics } from '../metrics.ts'
 import type { ModelService } from '../models.ts'
@@ -56,6 +58,8 @@ export type HttpApiComponents = {
   verifier?: Pick<Verifier, 'verify'> | undefined
   /** Fraud evidence behind `GET /v1/evidence` (absent: an empty list). */
   evidence?: Pick<VerificationStore, 'listEvidence'> | undefined
+  /** Text generation on GGUF models behind the OpenAI-compatible routes (absent: they answer 404). */
+  text?: TextService | undefined
   /** Parts a chain-connected node adds (each absent part: its route answers 404 or is omitted). */
   connected?: ConnectedApi | undefined
   /** The node's address (its key signs receipts). */
@@ -170,6 +174,7 @@ function tooLarge(what: string, limit: number): never {
  *
  * | route | |
  * |---|---|
+ * | `POST /v1/chat/completions`, `POST /v1/completions` | OpenAI-compatible text generation (GGUF), streaming or not; the receipt rides along (body `receipt`, last SSE event, header `verity-receipt-id`) |
  * | `POST /v1/infer` | run a model: `{ model, inputs, request?, requester?, signature?, includeOutput? }` → `{ receipt, output }` |
  * | `GET /v1/models` | `{ models: ModelSummary[] }` |
  * | `POST /v1/models?name=&version=&license=&description=` | publish raw ONNX bytes → `{ cid, manifestHash, manifest, added }` (201 when added) |
@@ -238,6 +243,16 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
       onError: () => tooLarge('request body', options.maxBodyBytes),
     }),
   )
+
+  for (const path of ['/v1/chat/completions', '/v1/completions'])
+    app.use(
+      path,
+      bodyLimit({
+        maxSize: options.maxBodyBytes,
+        onError: () => tooLarge('request body', options.maxBodyBytes),
+      }),
+    )
+  mountOpenAiRoutes(app, { text: components.text, logger: components.logger, readJson })
 
   app.post('/v1/infer', async (c) => {
     const call = parseInferBody(await readJson(c.req.raw))

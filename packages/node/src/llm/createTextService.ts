@@ -1,0 +1,226 @@
+import {
+  createGgufEngine,
+  ggufEngineOptionsFromManifest,
+  type TextCompletion,
+  type TextEngine,
+} from '@verity/engine'
+import type { ModelStore, StoredModel } from '@verity/hub'
+import {
+  BaseError,
+  createInferenceRequest,
+  createReceipt,
+  type GenerationParams,
+  type Hash,
+  type InferenceRequestMessage,
+  type Receipt,
+  type TextInput,
+  type TextSection,
+  type VerityDomain,
+} from '@verity/protocol'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import type { LocalAccount } from 'viem'
+import type { NodeLogger } from '../logger.ts'
+
+/**
+ * One text generation as the OpenAI routes hand it over.
+ *
+ * @example
+ * ```ts
+ * const call: TextCall = { model: 'stories260k', input: { prompt: 'Once upon a time' }, params }
+ * ```
+ */
+export type TextCall = {
+  /** A CID, a name or `name@version` of a GGUF model. */
+  model: string
+  input: TextInput
+  /** Every generation parameter, defaults filled in (`parseOpenAiRequest`). */
+  params: GenerationParams
+  /** Streams each generated token's text. */
+  onToken?: ((text: string) => void) | undefined
+  /** Aborts the generation (a client that went away): the engine slot is freed. */
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * A finished generation: the signed receipt (its `text` section holds input, parameters and
+ * output) and the engine's result.
+ *
+ * @example
+ * ```ts
+ * const { receipt, completion }: TextResult = await text.generate(call)
+ * ```
+ */
+export type TextResult = { receipt: Receipt; completion: TextCompletion; model: StoredModel }
+
+/**
+ * The node's text generation: resolves a GGUF model from the store, loads it once into the text
+ * engine, generates under the manifest's pinned decoding configuration and signs a receipt whose
+ * hashes cover the prompt, every generation parameter, and the token ids with their text.
+ *
+ * @example
+ * ```ts
+ * const text: TextService = createTextService({ domain }, { engine, store, account, logger })
+ * ```
+ */
+export type TextService = {
+  generate(call: TextCall): Promise<TextResult>
+  /** Stops every engine (their worker processes). */
+  close(): Promise<void>
+}
+
+/**
+ * Creates the text service.
+ *
+ * @example
+ * ```ts
+ * const text = createTextService({ domain, unsignedDeadlineSeconds: 3600 }, { engine, store, account, logger })
+ * const { receipt, completion } = await text.generate({ model: 'stories', input: { prompt: 'Hi' }, params })
+ * ```
+ */
+export function createTextService(
+  options: { domain: VerityDomain; unsignedDeadlineSeconds: number },
+  components: {
+    /**
+     * The engine of one model: its decoding settings are the manifest's (batch sizes change
+     * llama.cpp's outputs). Default: `createGgufEngine(ggufEngineOptionsFromManifest(manifest))`.
+     */
+    engineFor?: ((manifest: StoredModel['manifest']) => TextEngine) | undefined
+    store: ModelStore
+    account: LocalAccount
+    logger: NodeLogger
+    registry?: Registry | undefined
+    now?: (() => number) | undefined
+  },
+): TextService {
+  const { store, account } = components
+  const engineFor =
+    components.engineFor ??
+    ((manifest: StoredModel['manifest']) =>
+      createGgufEngine(ggufEngineOptionsFromManifest(manifest)))
+  const engines = new Map<string, TextEngine>()
+  const logger = components.logger.child({ module: 'text' })
+  const now = components.now ?? Date.now
+  const loaded = new Map<string, Promise<TextEngine>>()
+  const registers = components.registry ? [components.registry] : []
+  const generations = new Counter({
+    name: 'verity_text_generations_total',
+    help: 'Text generations by outcome (done, failed, aborted).',
+    labelNames: ['status'] as const,
+    registers,
+  })
+  const tokensOut = new Counter({
+    name: 'verity_text_completion_tokens_total',
+    help: 'Tokens generated.',
+    registers,
+  })
+  const firstToken = new Histogram({
+    name: 'verity_text_first_token_seconds',
+    help: 'Time to the first generated token.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  })
+
+  function load(model: StoredModel): Promise<TextEngine> {
+    let loading = loaded.get(model.cid)
+    if (loading === undefined) {
+      loading = (async () => {
+        const bytes = await store.read(model.cid, { verify: true })
+        const engine = engineFor(model.manifest)
+        engines.set(model.cid, engine)
+        try {
+          await engine.load({ id: model.cid, bytes, manifest: model.manifest })
+        } catch (error) {
+          engines.delete(model.cid)
+          await engine.close()
+          throw error
+        }
+        logger.info({ cid: model.cid, name: model.manifest.name }, 'text model loaded')
+        return engine
+      })()
+      loaded.set(model.cid, loading)
+      loading.catch(() => loaded.delete(model.cid))
+    }
+    return loading
+  }
+
+  return {
+    async close() {
+      await Promise.allSettled([...engines.values()].map((engine) => engine.close()))
+      engines.clear()
+      loaded.clear()
+    },
+    async generate(call) {
+      const model = await store.resolve(call.model)
+      if (model.manifest.format !== 'gguf' || !model.manifest.gguf)
+        throw new BaseError(
+          'MODE_UNSUPPORTED',
+          `Model ${model.manifest.name} is a ${model.manifest.format} model; chat and completions need a GGUF model.`,
+          { metaMessages: ['Use POST /v1/infer for tensor models.'] },
+        )
+      const limit = model.manifest.gguf.decoding.maxTokens
+      if (call.params.maxTokens > limit)
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          `max_tokens ${call.params.maxTokens} is over this model's limit of ${limit}.`,
+          { details: 'max_tokens', metaMessages: [`Ask for at most ${limit} tokens.`] },
+        )
+      const engine = await load(model)
+      const request: InferenceRequestMessage = createInferenceRequest({
+        modelCid: model.cid,
+        manifestHash: model.manifestHash as Hash,
+        text: { input: call.input, params: call.params },
+        deadline: BigInt(Math.floor(now() / 1000) + options.unsignedDeadlineSeconds),
+        now,
+      })
+      const { params } = call
+      const common = {
+        id: model.cid,
+        maxTokens: params.maxTokens,
+        stop: params.stop,
+        temperature: params.temperature,
+        topP: params.topP,
+        topK: params.topK,
+        seed: params.seed,
+        signal: call.signal,
+        onToken: call.onToken ? (event: { text: string }) => call.onToken?.(event.text) : undefined,
+      }
+      let completion: TextCompletion
+      try {
+        completion =
+          'messages' in call.input
+            ? await engine.chat({ ...common, messages: call.input.messages })
+            : await engine.complete({ ...common, prompt: call.input.prompt })
+      } catch (error) {
+        generations.inc({ status: call.signal?.aborted ? 'aborted' : 'failed' })
+        throw error
+      }
+      generations.inc({ status: 'done' })
+      tokensOut.inc(completion.tokens.length)
+      firstToken.observe(completion.timeToFirstTokenMs / 1000)
+      const text: TextSection = {
+        input: call.input,
+        params,
+        output: { tokens: completion.tokens, text: completion.text },
+        finishReason: completion.finishReason,
+        usage: {
+          promptTokens: completion.usage.promptTokens,
+          completionTokens: completion.usage.completionTokens,
+        },
+      }
+      const receipt = await createReceipt({
+        account,
+        requester: '0x0000000000000000000000000000000000000000',
+        request,
+        text,
+        engine: engine.descriptor,
+        domain: options.domain,
+        now,
+      })
+      logger.info(
+        { jobId: receipt.job.id, cid: model.cid, tokens: completion.tokens.length },
+        'text generation done',
+      )
+      return { receipt, completion, model }
+    },
+  }
+}

@@ -1,0 +1,216 @@
+import {
+  BaseError,
+  canonicalJson,
+  isBaseError,
+  parseOpenAiRequest,
+  toBaseError,
+} from '@verity/protocol'
+import type { Hono } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import { httpStatusOf } from '../http/errorToResponse.ts'
+import type { NodeLogger } from '../logger.ts'
+import type { TextResult, TextService } from './createTextService.ts'
+
+/**
+ * An OpenAI-style error body: `{ error: { message, type, param, code } }`.
+ *
+ * @example
+ * ```ts
+ * const body = openAiError(new BaseError('MODEL_NOT_FOUND', 'No model x.'))
+ * ```
+ */
+export function openAiError(error: BaseError): {
+  status: number
+  body: { error: { message: string; type: string; param: string | null; code: string } }
+} {
+  const status = httpStatusOf(error.code)
+  const type =
+    status === 404
+      ? 'not_found_error'
+      : status >= 500
+        ? 'server_error'
+        : status === 402
+          ? 'insufficient_quota'
+          : 'invalid_request_error'
+  return {
+    status,
+    body: {
+      error: {
+        message: error.shortMessage,
+        type,
+        param: error.details && /^[a-z_[\]0-9.]+$/.test(error.details) ? error.details : null,
+        code: error.code,
+      },
+    },
+  }
+}
+
+function created(result: TextResult): number {
+  return result.receipt.result.executedAt
+}
+
+function usage(result: TextResult) {
+  const { promptTokens, completionTokens } = result.receipt.text?.usage ?? {
+    promptTokens: 0,
+    completionTokens: 0,
+  }
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  }
+}
+
+/**
+ * Mounts `POST /v1/chat/completions` and `POST /v1/completions` (OpenAI-compatible, streaming or
+ * not). Every answer carries its receipt: in the body as `receipt` (and in the last SSE event),
+ * and its job id in the `verity-receipt-id` header, so clients that ignore it are unaffected.
+ * Errors are OpenAI-style objects with 4xx statuses; a client that disconnects mid-stream aborts
+ * the generation and frees the engine.
+ *
+ * @example
+ * ```ts
+ * mountOpenAiRoutes(app, { text, logger })
+ * ```
+ */
+export function mountOpenAiRoutes(
+  app: Hono,
+  components: {
+    text: TextService | undefined
+    logger: NodeLogger
+    readJson: (request: Request) => Promise<unknown>
+  },
+): void {
+  const logger = components.logger.child({ module: 'openai' })
+
+  for (const [path, kind] of [
+    ['/v1/chat/completions', 'chat'],
+    ['/v1/completions', 'completion'],
+  ] as const) {
+    app.post(path, async (c) => {
+      try {
+        const { text } = components
+        if (!text)
+          throw new BaseError('NOT_SUPPORTED', 'This node serves no text models (no GGUF engine).')
+        const parsed = parseOpenAiRequest(kind, await components.readJson(c.req.raw))
+        const signal = c.req.raw.signal
+        const chunkBase = (id: string, at: number) => ({
+          id,
+          object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+          created: at,
+          model: parsed.model,
+        })
+        if (!parsed.stream) {
+          const result = await text.generate({ ...parsed, signal })
+          const { receipt } = result
+          const content = receipt.text?.output.text ?? ''
+          const finish = receipt.text?.finishReason ?? 'stop'
+          c.header('verity-receipt-id', receipt.job.id)
+          return c.body(
+            JSON.stringify(
+              kind === 'chat'
+                ? {
+                    id: `chatcmpl-${receipt.job.id.slice(2, 34)}`,
+                    object: 'chat.completion',
+                    created: created(result),
+                    model: parsed.model,
+                    choices: [
+                      {
+                        index: 0,
+                        message: { role: 'assistant', content },
+                        finish_reason: finish,
+                        logprobs: null,
+                      },
+                    ],
+                    usage: usage(result),
+                    receipt,
+                  }
+                : {
+                    id: `cmpl-${receipt.job.id.slice(2, 34)}`,
+                    object: 'text_completion',
+                    created: created(result),
+                    model: parsed.model,
+                    choices: [{ index: 0, text: content, finish_reason: finish, logprobs: null }],
+                    usage: usage(result),
+                    receipt,
+                  },
+            ),
+            200,
+            { 'content-type': 'application/json; charset=utf-8' },
+          )
+        }
+        return streamSSE(c, async (stream) => {
+          const controller = new AbortController()
+          const abort = () => controller.abort()
+          signal.addEventListener('abort', abort, { once: true })
+          stream.onAbort(abort)
+          const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${crypto.randomUUID().replaceAll('-', '')}`
+          const at = Math.floor(Date.now() / 1000)
+          let writes = Promise.resolve()
+          const send = (data: unknown) => {
+            const text = data === '[DONE]' ? data : JSON.stringify(data)
+            writes = writes.then(() => stream.writeSSE({ data: text }))
+          }
+          if (kind === 'chat')
+            send({
+              ...chunkBase(id, at),
+              choices: [
+                { index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null },
+              ],
+            })
+          try {
+            const result = await text.generate({
+              ...parsed,
+              signal: controller.signal,
+              onToken: (piece) =>
+                send({
+                  ...chunkBase(id, at),
+                  choices: [
+                    kind === 'chat'
+                      ? { index: 0, delta: { content: piece }, finish_reason: null }
+                      : { index: 0, text: piece, finish_reason: null, logprobs: null },
+                  ],
+                }),
+            })
+            const finish = result.receipt.text?.finishReason ?? 'stop'
+            send({
+              ...chunkBase(id, at),
+              choices: [
+                kind === 'chat'
+                  ? { index: 0, delta: {}, finish_reason: finish }
+                  : { index: 0, text: '', finish_reason: finish, logprobs: null },
+              ],
+              ...(parsed.includeUsage ? {} : { receipt: result.receipt }),
+            })
+            if (parsed.includeUsage)
+              send({
+                ...chunkBase(id, at),
+                choices: [],
+                usage: usage(result),
+                receipt: result.receipt,
+              })
+            send('[DONE]')
+            await writes
+          } catch (error) {
+            await writes.catch(() => undefined)
+            if (controller.signal.aborted) {
+              logger.info({ id }, 'client went away: generation aborted')
+              return
+            }
+            const failure = toBaseError(error)
+            await stream.writeSSE({ data: JSON.stringify(openAiError(failure).body) })
+          } finally {
+            signal.removeEventListener('abort', abort)
+          }
+        })
+      } catch (error) {
+        const failure = isBaseError(error) ? error : toBaseError(error)
+        const { status, body } = openAiError(failure)
+        if (status >= 500) logger.error({ err: error }, 'text route failed')
+        return c.body(canonicalJson(body), status as 400, {
+          'content-type': 'application/json; charset=utf-8',
+        })
+      }
+    })
+  }
+}
