@@ -5,15 +5,34 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, type TestContext, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { canonicalJson, hashManifest, isBaseError } from '@verity/protocol'
+import { BaseError, canonicalJson, hashManifest, isBaseError } from '@verity/protocol'
 import { buildOnnxModel } from './buildOnnxModel.ts'
 import { computeCid } from './computeCid.ts'
 import { createModelStore } from './createModelStore.ts'
+import { buildGguf, gguf, tinyLlamaGguf } from './gguf/buildGguf.ts'
+import { llamaCppEngineDescriptor } from './gguf/createGgufManifest.ts'
 
 const engine = { name: 'onnxruntime', version: '1.30.0', settings: { threads: 1 } }
 const mnist8 = fileURLToPath(
   new URL('../../../../shared/assets/onnx/onnx-model-zoo-mnist/mnist-8.onnx', import.meta.url),
 )
+
+const stories = fileURLToPath(
+  new URL('../../../../shared/assets/llm/stories260K.gguf', import.meta.url),
+)
+/** `ipfs add --cid-version=1` of stories260K.gguf. */
+const storiesCid = 'bafybeiatwpy6miidvwxi2klvvabcgj4raczu7er7fe3phd3pqs2tr2kmoe'
+
+/** A tiny valid GGUF; different `name`s give different bytes (and CIDs). */
+function ggufBytes(name: string): Uint8Array {
+  const options = tinyLlamaGguf()
+  return buildGguf({
+    ...options,
+    metadata: options.metadata.map(([key, value]) =>
+      key === 'general.name' ? ([key, gguf.string(name)] as const) : ([key, value] as const),
+    ),
+  })
+}
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'verity-store-'))
@@ -221,5 +240,120 @@ describe('createModelStore', () => {
           what,
         )
     }
+  })
+  test('behavior: the real stories260K GGUF round-trips beside an ONNX model', {
+    skip: existsSync(stories) ? false : `${stories} absent (…/shared/assets absent)`,
+  }, async (t) => {
+    const dir = await tempDir(t)
+    const store = createModelStore({ dir })
+    const bytes = readFileSync(stories)
+    const added = await store.add({ bytes, name: 'stories260k', license: 'MIT' })
+    assert.equal(added.added, true)
+    assert.equal(added.cid, storiesCid)
+    assert.equal(added.manifest.format, 'gguf')
+    assert.equal(added.manifest.size, bytes.length)
+    assert.equal(added.manifest.gguf?.tokenizer.vocabSize, 512)
+    assert.equal(added.manifest.engine.name, 'llama.cpp')
+    assert.equal(
+      await readFile(join(dir, 'manifests', `${storiesCid}.json`), 'utf8'),
+      canonicalJson(added.manifest),
+    )
+    const onnx = await store.add({ bytes: modelBytes('a'), name: 'relu', engine })
+    assert.equal(onnx.manifest.format, 'onnx')
+    for (const reference of [storiesCid, 'stories260k', 'stories260k@1.0.0']) {
+      const model = await store.resolve(reference)
+      assert.equal(model.cid, storiesCid, reference)
+      assert.equal(model.manifestHash, added.manifestHash)
+    }
+    assert.deepEqual(await store.read(storiesCid, { verify: true }), bytes)
+    assert.deepEqual(
+      (await store.list()).map((model) => [model.manifest.name, model.manifest.format]),
+      [
+        ['relu', 'onnx'],
+        ['stories260k', 'gguf'],
+      ],
+    )
+    const again = await createModelStore({ dir }).add({
+      bytes,
+      name: 'stories260k',
+      license: 'MIT',
+    })
+    assert.equal(again.added, false)
+    assert.equal(again.manifestHash, added.manifestHash)
+  })
+
+  test('behavior: a GGUF gets its decoding, engine and admission like an ONNX model', async (t) => {
+    const dir = await tempDir(t)
+    const store = createModelStore({ dir })
+    const bytes = ggufBytes('a')
+    const decoding = { contextSize: 32, batchSize: 16, ubatchSize: 16, threads: 1, maxTokens: 8 }
+    const seen: string[] = []
+    const added = await store.add({
+      bytes,
+      name: 'tiny',
+      decoding,
+      engine: llamaCppEngineDescriptor(decoding),
+      supportedArchitectures: new Set(['llama']),
+      admit: async ({ manifest }) => {
+        seen.push(`${manifest.format} ${manifest.cid}`)
+      },
+    })
+    assert.deepEqual(seen, [`gguf ${await computeCid(bytes)}`])
+    assert.deepEqual(added.manifest.gguf?.decoding, decoding)
+    assert.deepEqual((await store.resolve('tiny')).manifest, added.manifest)
+    assert.deepEqual(await store.read(added.cid, { verify: true }), Buffer.from(bytes))
+    // a refusing admission leaves the store unchanged
+    await assert.rejects(
+      store.add({
+        bytes: ggufBytes('b'),
+        name: 'tiny-b',
+        admit: async () => {
+          throw new BaseError('ENGINE_LOAD_FAILED', 'the engine cannot load it')
+        },
+      }),
+      (error) => isBaseError(error, 'ENGINE_LOAD_FAILED'),
+    )
+    assert.deepEqual(
+      (await store.list()).map((model) => model.manifest.name),
+      ['tiny'],
+    )
+    assert.deepEqual(await readdir(join(dir, 'models')), [added.cid])
+  })
+
+  test('error: an invalid or refused GGUF is not stored', async (t) => {
+    const dir = await tempDir(t)
+    const store = createModelStore({ dir, ggufLimits: { maxTensors: 3 } })
+    const bytes = ggufBytes('a')
+    await assert.rejects(
+      store.add({ bytes, name: 'tiny' }),
+      (error) => isBaseError(error, 'MODEL_INVALID') && /maxTensors limit is 3/.test(error.message),
+    )
+    const open = createModelStore({ dir })
+    await assert.rejects(
+      open.add({ bytes: bytes.subarray(0, bytes.length - 1), name: 'tiny' }),
+      (error) => isBaseError(error, 'MODEL_INVALID') && /data section/.test(error.message),
+    )
+    await assert.rejects(
+      open.add({ bytes, name: 'tiny', supportedArchitectures: new Set(['qwen2']) }),
+      (error) =>
+        isBaseError(error, 'MODEL_INVALID') && /not one the engine runs/.test(error.message),
+    )
+    await assert.rejects(
+      open.add({ bytes, name: 'tiny', engine }),
+      (error) =>
+        isBaseError(error, 'MANIFEST_INVALID') &&
+        /GGUF models run on llama.cpp/.test(error.message),
+    )
+    await assert.rejects(
+      createModelStore({ dir, ggufLimits: { maxModelBytes: 100 } }).add({ bytes, name: 'tiny' }),
+      (error) => isBaseError(error, 'MODEL_TOO_LARGE'),
+    )
+    // ONNX still needs its engine descriptor
+    await assert.rejects(
+      open.add({ bytes: modelBytes('a'), name: 'relu' }),
+      (error) => isBaseError(error, 'INVALID_ARGUMENT') && /engine descriptor/.test(error.message),
+    )
+    assert.deepEqual(await open.list(), [])
+    assert.equal(existsSync(join(dir, 'models')), false)
   })
 })

@@ -8,6 +8,9 @@
  * <dir>/manifests/<cid>.json    the manifest, as RFC 8785 canonical JSON
  * ```
  *
+ * - ONNX and GGUF (llama.cpp) models live side by side: `add` tells them apart by the GGUF magic
+ *   and validates each with its own checks (`validateOnnx` / `validateGguf`).
+ *
  * - Writes are atomic (temporary file in the same folder, fsync, rename, fsync of the folder):
  *   a crash leaves either nothing or a complete file. The model is written before its manifest,
  *   so a manifest never points at a missing or partial model; leftover `.*.tmp` files are ignored.
@@ -21,6 +24,7 @@ import { join, resolve as resolvePath } from 'node:path'
 import {
   BaseError,
   canonicalJson,
+  type EngineDescriptor,
   type Hash,
   hashManifest,
   isBaseError,
@@ -31,6 +35,9 @@ import { CID } from 'multiformats/cid'
 import { compareVersions } from './compareVersions.ts'
 import { computeCid } from './computeCid.ts'
 import { type CreateManifestParameters, createManifest } from './createManifest.ts'
+import { createGgufManifest, type GgufDecoding } from './gguf/createGgufManifest.ts'
+import { type GgufLimits, hasGgufMagic } from './gguf/parseGgufHeader.ts'
+import { validateGguf } from './gguf/validateGguf.ts'
 import type { OnnxLimits } from './inspectOnnx.ts'
 import { validateOnnx } from './validateOnnx.ts'
 import { writeFileAtomic } from './writeFileAtomic.ts'
@@ -47,12 +54,26 @@ export type StoredModel = {
 export type ModelStoreOptions = {
   /** The store's root folder; created on first write. */
   dir: string
-  /** Limits for validating added files (default {@link defaultOnnxLimits}). */
+  /** Limits for validating added ONNX files (default {@link defaultOnnxLimits}). */
   limits?: Partial<Omit<OnnxLimits, 'supportedOperators' | 'supportedOpsets'>>
+  /** Limits for validating added GGUF files (default {@link defaultGgufLimits}). */
+  ggufLimits?: Partial<GgufLimits> | undefined
 }
 
-/** What {@link createManifest} needs, minus what the store derives (cid, info), plus admission. */
-export type AddModelParameters = Omit<CreateManifestParameters, 'cid' | 'info'> & {
+/**
+ * What {@link createManifest} (ONNX) or {@link createGgufManifest} (GGUF) needs, minus what the
+ * store derives (cid, info), plus admission.
+ */
+export type AddModelParameters = Omit<CreateManifestParameters, 'cid' | 'info' | 'engine'> & {
+  /**
+   * The engine that runs the model. Required for ONNX. For GGUF it must be a `llama.cpp`
+   * descriptor agreeing with `decoding`; default {@link llamaCppEngineDescriptor}.
+   */
+  engine?: EngineDescriptor | undefined
+  /** GGUF only: the pinned decoding configuration (defaults: {@link defaultGgufDecoding}). */
+  decoding?: Partial<GgufDecoding> | undefined
+  /** GGUF only: the architectures the engine runs; others are refused. */
+  supportedArchitectures?: ReadonlySet<string> | undefined
   /** The engine's operator set; operators outside it are refused. */
   supportedOperators?: ReadonlySet<string> | undefined
   /** The engine's opset ranges per domain; other versions are refused. */
@@ -76,7 +97,10 @@ export type AddModelReturnType = {
 export type ModelStore = {
   /** The absolute root folder. */
   readonly dir: string
-  /** Validates, hashes and stores an ONNX model with its manifest. Idempotent. */
+  /**
+   * Validates, hashes and stores an ONNX or GGUF model (told apart by the GGUF magic) with its
+   * manifest. Idempotent.
+   */
   add(parameters: AddModelParameters): Promise<AddModelReturnType>
   /** Finds a model by CID, by name (highest version) or by `name@version`. */
   resolve(reference: string): Promise<StoredModel>
@@ -325,8 +349,17 @@ export function createModelStore(options: ModelStoreOptions): ModelStore {
     await writeFileAtomic(modelPath(cid), bytes)
   }
 
-  async function add(parameters: AddModelParameters): Promise<AddModelReturnType> {
-    const info = validateOnnx(parameters.bytes, {
+  /** Validates the file (before hashing it) and derives its manifest. */
+  async function manifestOf(parameters: AddModelParameters): Promise<Manifest> {
+    const { bytes, engine } = parameters
+    if (bytes instanceof Uint8Array && hasGgufMagic(bytes)) {
+      const info = validateGguf(bytes, {
+        ...options.ggufLimits,
+        supportedArchitectures: parameters.supportedArchitectures,
+      })
+      return createGgufManifest({ ...parameters, info, cid: await computeCid(bytes) })
+    }
+    const info = validateOnnx(bytes, {
       ...options.limits,
       ...(parameters.supportedOperators === undefined
         ? {}
@@ -335,8 +368,16 @@ export function createModelStore(options: ModelStoreOptions): ModelStore {
         ? {}
         : { supportedOpsets: parameters.supportedOpsets }),
     })
-    const cid = await computeCid(parameters.bytes)
-    const manifest = createManifest({ ...parameters, cid, info })
+    if (engine === undefined)
+      throw new BaseError('INVALID_ARGUMENT', 'Adding an ONNX model needs its engine descriptor.', {
+        metaMessages: ['Pass engine: the descriptor of the onnxruntime engine that will run it.'],
+      })
+    return createManifest({ ...parameters, engine, cid: await computeCid(bytes), info })
+  }
+
+  async function add(parameters: AddModelParameters): Promise<AddModelReturnType> {
+    const manifest = await manifestOf(parameters)
+    const cid = manifest.cid
     await parameters.admit?.({ bytes: parameters.bytes, manifest })
     return serialize(async () => {
       const models = await list()
