@@ -1,8 +1,18 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Engine } from '@verity/engine'
-import { supportedOnnxOperators, supportedOnnxOpsets } from '@verity/engine'
-import type { AddModelReturnType, ModelStore, StoredModel } from '@verity/hub'
+import {
+  createGgufEngine,
+  ggufEngineOptionsFromManifest,
+  supportedOnnxOperators,
+  supportedOnnxOpsets,
+} from '@verity/engine'
+import {
+  type AddModelReturnType,
+  hasGgufMagic,
+  type ModelStore,
+  type StoredModel,
+} from '@verity/hub'
 import { type Hash, isBaseError, type Manifest } from '@verity/protocol'
 import type { ModelLookup } from './distribution/createModelLookup.ts'
 import { isModelCid } from './distribution/isModelCid.ts'
@@ -217,23 +227,39 @@ export function createModelService(components: ModelServiceComponents): ModelSer
     async publish(parameters) {
       let trial: string | undefined
       try {
+        const gguf = hasGgufMagic(parameters.bytes)
         const added = await store.add({
           bytes: parameters.bytes,
           name: parameters.name,
           version: parameters.version,
           license: parameters.license,
           description: parameters.description,
-          engine: engine.descriptor,
-          supportedOperators: supportedOnnxOperators,
-          supportedOpsets: supportedOnnxOpsets,
-          // a trial load: only models the pinned engine can run are stored; the session is kept
-          admit: async ({ bytes, manifest }) => {
-            if (loaded.has(manifest.cid)) return // already stored and runnable
-            trial = manifest.cid
-            await engine.load({ id: manifest.cid, bytes, manifest })
-          },
+          ...(gguf
+            ? {
+                // GGUF runs on llama.cpp: the trial load happens in a throwaway engine process
+                // (a malformed file may abort llama.cpp; it must not take the node with it)
+                admit: async ({ bytes, manifest }) => {
+                  const trialEngine = createGgufEngine(ggufEngineOptionsFromManifest(manifest))
+                  try {
+                    await trialEngine.load({ id: manifest.cid, bytes, manifest })
+                  } finally {
+                    await trialEngine.close()
+                  }
+                },
+              }
+            : {
+                engine: engine.descriptor,
+                supportedOperators: supportedOnnxOperators,
+                supportedOpsets: supportedOnnxOpsets,
+                // a trial load: only models the pinned engine can run are stored; the session is kept
+                admit: async ({ bytes, manifest }) => {
+                  if (loaded.has(manifest.cid)) return // already stored and runnable
+                  trial = manifest.cid
+                  await engine.load({ id: manifest.cid, bytes, manifest })
+                },
+              }),
         })
-        if (!loaded.has(added.cid)) loaded.set(added.cid, Promise.resolve())
+        if (!gguf && !loaded.has(added.cid)) loaded.set(added.cid, Promise.resolve())
         trial = undefined
         logger.info(
           {

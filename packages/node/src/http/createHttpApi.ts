@@ -315,7 +315,19 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
 
   app.get('/v1/models', async (c) => {
     const list = await models.list()
-    return c.json({ models: list.map(summary) })
+    // `models` is Verity's list; `object`/`data` the OpenAI shape (openai.models.list())
+    return c.json({
+      models: list.map(summary),
+      object: 'list',
+      data: list.map((model) => ({
+        id: model.manifest.name,
+        object: 'model',
+        created: 0,
+        owned_by: model.manifest.creator ?? 'verity',
+        cid: model.cid,
+        format: model.manifest.format,
+      })),
+    })
   })
 
   app.post(
