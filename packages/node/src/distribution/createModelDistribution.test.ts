@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { createOnnxEngine, type Engine } from '@verity/engine'
 import type { DemoModels } from '@verity/models'
+import { buildTinyGguf } from '@verity/models'
 import {
   type BaseError,
   createInferenceRequest,
@@ -211,6 +212,22 @@ describe('createModelDistribution', () => {
     const fromB = await c.models.resolve(cid, { manifestHash })
     assert.equal(fromB.manifestHash, manifestHash)
     assert.equal(b.requests.get(`/v1/models/${cid}`), 1)
+  })
+
+  test('behavior: a GGUF model is fetched too: its decoding is kept and it is trial-loaded by llama.cpp', async (t) => {
+    const published = await a.models.publish({
+      bytes: buildTinyGguf(),
+      name: 'tiny',
+      license: 'MIT',
+    })
+    assert.equal(published.manifest.format, 'gguf')
+    const b = await peer(t, { peers: () => [a.peer] })
+    const model = await b.distribution.fetch({
+      cid: published.cid,
+      manifestHash: published.manifestHash,
+    })
+    assert.equal(model.manifestHash, published.manifestHash)
+    assert.deepEqual(model.manifest.gguf, published.manifest.gguf)
   })
 
   test('behavior: a verifier fetches the model of a receipt on first use and agrees', async (t) => {

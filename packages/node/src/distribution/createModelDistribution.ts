@@ -1,5 +1,10 @@
-import { supportedOnnxOperators, supportedOnnxOpsets } from '@verity/engine'
-import type { StoredModel } from '@verity/hub'
+import {
+  createGgufEngine,
+  ggufEngineOptionsFromManifest,
+  supportedOnnxOperators,
+  supportedOnnxOpsets,
+} from '@verity/engine'
+import { hasGgufMagic, type StoredModel } from '@verity/hub'
 import type { ModelNetwork } from '@verity/hub/network'
 import {
   BaseError,
@@ -151,6 +156,7 @@ export async function createModelDistribution(
     bytes: Uint8Array,
   ): Promise<StoredModel> {
     let trial = false
+    const gguf = hasGgufMagic(bytes)
     try {
       const added = await store.add({
         bytes,
@@ -163,8 +169,9 @@ export async function createModelDistribution(
         engine: manifest.engine,
         comparison: manifest.comparison,
         limits: manifest.limits,
-        supportedOperators: supportedOnnxOperators,
-        supportedOpsets: supportedOnnxOpsets,
+        ...(gguf
+          ? { decoding: manifest.gguf?.decoding }
+          : { supportedOperators: supportedOnnxOperators, supportedOpsets: supportedOnnxOpsets }),
         admit: async (candidate) => {
           if (hashManifest(candidate.manifest) !== manifestHash)
             throw new BaseError(
@@ -177,6 +184,20 @@ export async function createModelDistribution(
                 ],
               },
             )
+          if (gguf) {
+            // llama.cpp may abort on a file the hub could not foresee: trial in its own process
+            const trialEngine = createGgufEngine(ggufEngineOptionsFromManifest(candidate.manifest))
+            try {
+              await trialEngine.load({
+                id: cid,
+                bytes: candidate.bytes,
+                manifest: candidate.manifest,
+              })
+            } finally {
+              await trialEngine.close()
+            }
+            return
+          }
           await engine.load({ id: cid, bytes: candidate.bytes, manifest: candidate.manifest })
           trial = true
         },
