@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { computeCid } from '@verity/hub'
-import { type DemoModelsProgress, demoModelFiles, writeDemoModels } from '@verity/models'
+import {
+  buildTinyGguf,
+  type DemoModelsProgress,
+  demoModelFiles,
+  writeDemoModels,
+  writeTinyGguf,
+} from '@verity/models'
 import type { Hash } from '@verity/protocol'
 import { type Client, listModels, publishModel } from '@verity/sdk'
 
@@ -74,6 +80,12 @@ export async function ensureDemoModels(
 ): Promise<EnsureDemoModelsReturnType> {
   const built = !(await intact(dir))
   if (built) await writeDemoModels(dir, {}, onProgress ? { onProgress } : {})
+  // the project's own tiny LLM (byte-reproducible): rewritten unless it is intact
+  const tinyFile = join(dir, 'tiny-llama.gguf')
+  const expected = createHash('sha256').update(buildTinyGguf()).digest('hex')
+  const existing = await readFile(tinyFile).catch(() => undefined)
+  if (existing === undefined || createHash('sha256').update(existing).digest('hex') !== expected)
+    await writeTinyGguf(tinyFile)
   return {
     built,
     samples: join(dir, demoModelFiles.samples),
@@ -88,6 +100,12 @@ export async function ensureDemoModels(
         name: 'digits-mlp',
         file: join(dir, demoModelFiles.floatModel),
         description: 'Verity demo digit classifier, float32 (image / 255 → logits)',
+      },
+      {
+        name: 'tiny-llama',
+        file: tinyFile,
+        description:
+          'Verity tiny test LLM (GGUF, llama architecture, 891 KB): recites its word list; for trying the chat API',
       },
     ],
   }
