@@ -7,11 +7,14 @@
  *   with the same pinned settings;
  * - receipts: signed and verified per second vs the bare secp256k1 sign/recover they rest on;
  * - network: verified inference on a real devnet (anvil, contracts, 4 node processes) per mode and
- *   concurrency vs a bare onnxruntime-node session, and the settlement gas paid per inference.
+ *   concurrency vs a bare onnxruntime-node session, and the settlement gas paid per inference;
+ * - llm: tokens/s and time to first token through a node's OpenAI-compatible API vs bare
+ *   node-llama-cpp on the same GGUF model and settings, and replay verification vs generation time.
  *
- * `BENCH_ONLY=engine,receipts,network` (any subset) runs only those sections; default all of them.
+ * `BENCH_ONLY=engine,receipts,network,llm` (any subset) runs only those sections; default all of them.
  * The network section's knobs: see `networkBenchOptionsFromEnv` in networkBench.ts.
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,10 +27,11 @@ import { createModelStore } from '@verity/hub'
 import { demoModelFiles, writeDemoModels } from '@verity/models'
 import { namedTensorsFromJson } from '@verity/protocol'
 import { benchEngine } from './engineBench.ts'
+import { benchLlm, defaultLlmBenchOptions, formatLlmBench } from './llmBench.ts'
 import { benchNetwork, formatNetworkBench, networkBenchOptionsFromEnv } from './networkBench.ts'
 import { benchReceipts } from './receiptBench.ts'
 
-const sections = ['engine', 'receipts', 'network'] as const
+const sections = ['engine', 'receipts', 'network', 'llm'] as const
 const only = (process.env.BENCH_ONLY ?? sections.join(','))
   .split(',')
   .map((name) => name.trim())
@@ -62,6 +66,18 @@ try {
       log: (line) => console.error(line),
     })
     for (const line of formatNetworkBench(result)) console.log(line)
+  }
+  if (runs('llm')) {
+    console.log('')
+    if (!existsSync(defaultLlmBenchOptions.modelPath))
+      console.log(
+        `LLM: ${defaultLlmBenchOptions.modelPath} absent (../shared/assets): measuring the project's tiny GGUF instead.`,
+      )
+    const result = await benchLlm({
+      ...defaultLlmBenchOptions,
+      log: (line) => console.error(line),
+    })
+    for (const line of formatLlmBench(result)) console.log(line)
   }
 } finally {
   await rm(dir, { recursive: true, force: true })
