@@ -1,5 +1,6 @@
 import { BaseError } from '@verity/protocol'
 import { Command, CommanderError, Option } from 'commander'
+import { type ChatFlags, chat } from './commands/chat.ts'
 import { devnet } from './commands/devnet.ts'
 import { infer } from './commands/infer.ts'
 import { keysNew, keysShow } from './commands/keys.ts'
@@ -158,6 +159,27 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .action(
       action((options, reference: string, flags: Parameters<typeof infer>[3]) =>
         infer(io, options, reference, flags),
+      ),
+    )
+
+  program
+    .command('chat')
+    .argument('<model>', 'a text (GGUF) model on the node: a CID, a name or name@version')
+    .argument(
+      '[prompt]',
+      'one message; without it, chat interactively (one message per stdin line)',
+    )
+    .description(
+      'chat with a text model on a node: streams the answer, then the id of its receipt (verified offline)',
+    )
+    .requiredOption('--node <url>', 'the node, e.g. http://127.0.0.1:8546')
+    .option('--max-tokens <n>', 'most tokens per answer (node default 256)')
+    .option('--temperature <t>', 'sampling temperature, 0 = greedy (node default 1)')
+    .option('--seed <s>', 'sampler seed (node default 0)')
+    .option('--out <file>', "write the receipt here (interactive: the last answer's)")
+    .action(
+      action((options, model: string, prompt: string | undefined, flags: ChatFlags) =>
+        chat(io, options, model, prompt, flags),
       ),
     )
 

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import { BaseError, type Tensor, toBaseError } from '@verity/protocol'
 import type { CliOptions } from './options.ts'
 
@@ -14,6 +15,8 @@ export type Io = {
   stderr: (text: string) => void
   /** Whether stderr is a terminal (progress redraws in place there); default false. */
   stderrIsTTY?: boolean | undefined
+  /** Lines for interactive commands (`verity chat` without a prompt); default: none (end of input). */
+  stdin?: Readable | undefined
 }
 
 /**
@@ -28,6 +31,7 @@ export const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
+  stdin: process.stdin,
 }
 
 /**

@@ -1,4 +1,6 @@
 // The Verity SDK: `createClient({ transport: http(url), account })` plus standalone actions.
+export * from './actions/chat.ts'
+export * from './actions/complete.ts'
 export * from './actions/getModel.ts'
 export * from './actions/getNetwork.ts'
 export * from './actions/getReceipt.ts'

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { main } from '../main.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary fields of the CLI's JSON output
@@ -14,6 +15,7 @@ export type CliRun = { code: number; stdout: string; stderr: string; json: () =>
 export async function runCli(
   argv: string[],
   env: Record<string, string | undefined> = {},
+  options: { stdin?: string } = {},
 ): Promise<CliRun> {
   let stdout = ''
   let stderr = ''
@@ -30,6 +32,7 @@ export async function runCli(
       stderr: (text) => {
         stderr += text
       },
+      ...(options.stdin === undefined ? {} : { stdin: Readable.from([options.stdin]) }),
     })
     return { code, stdout, stderr, json: () => JSON.parse(stdout) }
   } finally {

@@ -16,6 +16,8 @@ export type TransportRequest = {
   json?: unknown
   /** Sent as `application/octet-stream` (model uploads). */
   bytes?: Uint8Array | undefined
+  /** Extra headers for this request (e.g. `verity-mode`). */
+  headers?: Record<string, string> | undefined
   signal?: AbortSignal | undefined
 }
 
@@ -43,6 +45,26 @@ export type Transport = {
   readonly type: 'http'
   readonly url: string
   request<T>(request: TransportRequest): Promise<TransportResponse<T>>
+  /**
+   * Like `request`, but hands back the body as it arrives (server-sent events). Error answers
+   * still throw. The transport's timeout applies to the wait between two chunks.
+   */
+  stream?(request: TransportRequest): Promise<TransportStreamResponse>
+}
+
+/**
+ * A successful streaming answer: status, headers and the body as it arrives.
+ *
+ * @example
+ * ```ts
+ * const { body } = await transport.stream!({ method: 'POST', path: '/v1/chat/completions', json })
+ * for await (const chunk of body) console.log(chunk.length)
+ * ```
+ */
+export type TransportStreamResponse = {
+  status: number
+  headers: Headers
+  body: AsyncIterable<Uint8Array>
 }
 
 /**
@@ -110,55 +132,83 @@ export function http(url: string, options: HttpTransportOptions = {}): Transport
   const timeoutMs = options.timeoutMs ?? 60_000
   const fetcher = options.fetch ?? fetch
 
+  /** Sends the request; `timeout` aborts it. Maps failures to reach the node to `BaseError`s. */
+  const send = async (
+    request: TransportRequest,
+    accept: string,
+    timeout: { signal: AbortSignal; aborted: () => boolean },
+  ): Promise<{ response: Response; target: URL }> => {
+    const target = new URL(`${root}${request.path}`)
+    for (const [key, value] of Object.entries(request.query ?? {}))
+      if (value !== undefined) target.searchParams.set(key, value)
+    const signal = request.signal
+      ? AbortSignal.any([request.signal, timeout.signal])
+      : timeout.signal
+    const headers: Record<string, string> = {
+      accept,
+      ...options.headers,
+      ...request.headers,
+    }
+    let body: string | Uint8Array | undefined
+    if (request.bytes !== undefined) {
+      headers['content-type'] = 'application/octet-stream'
+      body = request.bytes
+    } else if (request.json !== undefined) {
+      headers['content-type'] = 'application/json'
+      body = JSON.stringify(request.json)
+    }
+    try {
+      const response = await fetcher(target, {
+        method: request.method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal,
+      })
+      return { response, target }
+    } catch (cause) {
+      throw failure(request, target, timeout.aborted(), cause)
+    }
+  }
+
+  const failure = (
+    request: TransportRequest,
+    target: URL,
+    timedOut: boolean,
+    cause: unknown,
+  ): BaseError => {
+    if (request.signal?.aborted)
+      return new BaseError('ABORTED', `The request to ${target.pathname} was aborted.`, {
+        cause,
+      })
+    if (timedOut)
+      return new BaseError(
+        'REQUEST_TIMEOUT',
+        `${root} did not answer ${request.method} ${target.pathname} within ${timeoutMs} ms.`,
+        { metaMessages: ['Raise timeoutMs for slow models, or check the node.'], cause },
+      )
+    const reason = (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error).message
+    return new BaseError(
+      'NODE_UNAVAILABLE',
+      `Cannot reach the Verity node at ${root}: ${reason}.`,
+      {
+        metaMessages: ['Check the URL and that the node is running (GET /v1/health).'],
+        cause,
+      },
+    )
+  }
+
   return {
     type: 'http',
     url: root,
     async request<T>(request: TransportRequest): Promise<TransportResponse<T>> {
-      const target = new URL(`${root}${request.path}`)
-      for (const [key, value] of Object.entries(request.query ?? {}))
-        if (value !== undefined) target.searchParams.set(key, value)
       const timeout = AbortSignal.timeout(timeoutMs)
-      const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout
-      const headers: Record<string, string> = { accept: 'application/json', ...options.headers }
-      let body: string | Uint8Array | undefined
-      if (request.bytes !== undefined) {
-        headers['content-type'] = 'application/octet-stream'
-        body = request.bytes
-      } else if (request.json !== undefined) {
-        headers['content-type'] = 'application/json'
-        body = JSON.stringify(request.json)
-      }
-      let response: Response
+      const timer = { signal: timeout, aborted: () => timeout.aborted }
+      const { response, target } = await send(request, 'application/json', timer)
       let text: string
       try {
-        response = await fetcher(target, {
-          method: request.method,
-          headers,
-          ...(body === undefined ? {} : { body }),
-          signal,
-        })
         text = await response.text()
       } catch (cause) {
-        if (request.signal?.aborted)
-          throw new BaseError('ABORTED', `The request to ${target.pathname} was aborted.`, {
-            cause,
-          })
-        if (timeout.aborted)
-          throw new BaseError(
-            'REQUEST_TIMEOUT',
-            `${root} did not answer ${request.method} ${target.pathname} within ${timeoutMs} ms.`,
-            { metaMessages: ['Raise timeoutMs for slow models, or check the node.'], cause },
-          )
-        const reason =
-          (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error).message
-        throw new BaseError(
-          'NODE_UNAVAILABLE',
-          `Cannot reach the Verity node at ${root}: ${reason}.`,
-          {
-            metaMessages: ['Check the URL and that the node is running (GET /v1/health).'],
-            cause,
-          },
-        )
+        throw failure(request, target, timeout.aborted, cause)
       }
       if (!response.ok) throw errorFromBody(response.status, text, root)
       let data: T
@@ -175,6 +225,51 @@ export function http(url: string, options: HttpTransportOptions = {}): Transport
         )
       }
       return { status: response.status, headers: response.headers, data }
+    },
+
+    async stream(request: TransportRequest): Promise<TransportStreamResponse> {
+      // an idle timeout: reset by every chunk, so long generations that keep streaming never time out
+      const idle = new AbortController()
+      let timedOut = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const arm = () => {
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          timedOut = true
+          idle.abort()
+        }, timeoutMs)
+      }
+      arm()
+      let response: Response
+      let target: URL
+      try {
+        ;({ response, target } = await send(request, 'text/event-stream', {
+          signal: idle.signal,
+          aborted: () => timedOut,
+        }))
+        if (!response.ok) {
+          const text = await response.text().catch(() => '')
+          throw errorFromBody(response.status, text, root)
+        }
+      } catch (error) {
+        clearTimeout(timer)
+        throw error
+      }
+      const reader = response.body
+      async function* chunks(): AsyncGenerator<Uint8Array> {
+        if (reader === null) return
+        try {
+          for await (const chunk of reader) {
+            arm()
+            yield chunk
+          }
+        } catch (cause) {
+          throw failure(request, target, timedOut, cause)
+        } finally {
+          clearTimeout(timer)
+        }
+      }
+      return { status: response.status, headers: response.headers, body: chunks() }
     },
   }
 }

@@ -1,0 +1,164 @@
+import { resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { BaseError, type ChatMessage, canonicalJson } from '@verity/protocol'
+import { type ChatReturnType, type Client, chat as chatAction } from '@verity/sdk'
+import { createNodeClient } from '../nodeClient.ts'
+import type { CliOptions } from '../options.ts'
+import type { Io } from '../output.ts'
+import { writeAtomic } from '../writeAtomic.ts'
+
+/**
+ * Flags of `verity chat`.
+ *
+ * @example
+ * ```ts
+ * const flags: ChatFlags = { node: 'http://127.0.0.1:8546', maxTokens: '64', temperature: '0' }
+ * ```
+ */
+export type ChatFlags = {
+  node: string
+  maxTokens?: string | undefined
+  temperature?: string | undefined
+  seed?: string | undefined
+  /** Where to write the receipt (interactive: the last answer's). */
+  out?: string | undefined
+}
+
+type Settings = { maxTokens?: number; temperature?: number; seed?: number }
+
+function parseNumber(
+  flag: string,
+  value: string | undefined,
+  integer: boolean,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined
+  const number = Number(value)
+  if (value.trim() === '' || !Number.isFinite(number) || (integer && !Number.isInteger(number)))
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `${flag} must be ${integer ? 'an integer' : 'a number'}; got "${value}".`,
+    )
+  if (number < min || number > max)
+    throw new BaseError('INVALID_ARGUMENT', `${flag} must be from ${min} to ${max}; got ${number}.`)
+  return number
+}
+
+function parseSettings(flags: ChatFlags): Settings {
+  const maxTokens = parseNumber('--max-tokens', flags.maxTokens, true, 1, 1 << 20)
+  const temperature = parseNumber('--temperature', flags.temperature, false, 0, 2)
+  const seed = parseNumber('--seed', flags.seed, true, 0, 2 ** 32 - 1)
+  return {
+    ...(maxTokens === undefined ? {} : { maxTokens }),
+    ...(temperature === undefined ? {} : { temperature }),
+    ...(seed === undefined ? {} : { seed }),
+  }
+}
+
+/** One answer: streamed to stdout as it arrives (unless `--json`), its receipt verified. */
+async function answer(
+  io: Io,
+  options: CliOptions,
+  client: Client,
+  model: string,
+  settings: Settings,
+  messages: ChatMessage[],
+): Promise<ChatReturnType> {
+  if (options.json) return chatAction(client, { model, messages, ...settings })
+  const stream = chatAction(client, { model, messages, ...settings, stream: true })
+  let last = ''
+  for await (const { text } of stream) {
+    io.stdout(text)
+    last = text
+  }
+  if (!last.endsWith('\n')) io.stdout('\n')
+  const result = await stream.result
+  io.stderr(
+    `receipt ${result.receipt.job.id} (verified offline; ${result.usage.completionTokens} tokens, ${result.finishReason})\n`,
+  )
+  return result
+}
+
+function turnJson(result: ChatReturnType) {
+  return {
+    text: result.text,
+    finishReason: result.finishReason,
+    usage: result.usage,
+    jobId: result.receipt.job.id,
+    verified: result.verdict.valid,
+    receipt: result.receipt,
+  }
+}
+
+/**
+ * `verity chat MODEL [PROMPT] --node URL [--max-tokens N] [--temperature T] [--seed S] [--out FILE]`:
+ * chats with a text model on a node (SDK `chat`, OpenAI-compatible route), streaming the answer to
+ * stdout and then the id of its receipt, verified offline (to stderr; `--out` writes it). `--json`
+ * prints one document at the end instead (text, usage, receipt). Without a prompt it is
+ * interactive: one user message per stdin line, the conversation kept as history, until end of
+ * input or `/exit`. Exit 0 only when every receipt verified.
+ *
+ * @example
+ * ```ts
+ * await chat(io, options, 'tiny', 'once upon a time', { node: 'http://127.0.0.1:8546' })
+ * ```
+ */
+export async function chat(
+  io: Io,
+  options: CliOptions,
+  model: string,
+  prompt: string | undefined,
+  flags: ChatFlags,
+): Promise<number> {
+  const settings = parseSettings(flags)
+  const client = createNodeClient(flags.node)
+  const out = flags.out === undefined ? undefined : resolve(flags.out)
+  const save = async (result: ChatReturnType) => {
+    if (out !== undefined) await writeAtomic(out, `${canonicalJson(result.receipt)}\n`)
+  }
+
+  if (prompt !== undefined) {
+    const result = await answer(io, options, client, model, settings, [
+      { role: 'user', content: prompt },
+    ])
+    await save(result)
+    if (options.json)
+      io.stdout(
+        `${JSON.stringify({ model, node: client.transport.url, ...turnJson(result), ...(out ? { receiptPath: out } : {}) }, null, 2)}\n`,
+      )
+    else if (out !== undefined) io.stderr(`receipt written to ${out}\n`)
+    return 0
+  }
+
+  const messages: ChatMessage[] = []
+  const turns: ReturnType<typeof turnJson>[] = []
+  const interactive = io.stderrIsTTY === true && !options.json
+  if (interactive)
+    io.stderr(`Chatting with ${model} on ${client.transport.url}; /exit or Ctrl+D to end.\n> `)
+  if (io.stdin !== undefined) {
+    const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY })
+    try {
+      for await (const raw of lines) {
+        const line = raw.trim()
+        if (line === '/exit') break
+        if (line !== '') {
+          messages.push({ role: 'user', content: line })
+          const result = await answer(io, options, client, model, settings, messages)
+          messages.push({ role: 'assistant', content: result.text })
+          turns.push(turnJson(result))
+          await save(result)
+        }
+        if (interactive) io.stderr('> ')
+      }
+    } finally {
+      lines.close()
+    }
+  }
+  if (options.json)
+    io.stdout(
+      `${JSON.stringify({ model, node: client.transport.url, messages, turns, ...(out && turns.length > 0 ? { receiptPath: out } : {}) }, null, 2)}\n`,
+    )
+  else if (out !== undefined && turns.length > 0) io.stderr(`last receipt written to ${out}\n`)
+  return 0
+}
