@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
-import { createOnnxEngine, type Engine } from '@verity/engine'
+import { createOnnxEngine, type Engine, type TextEngine } from '@verity/engine'
 import { createModelStore } from '@verity/hub'
-import { BaseError, type VerityDomain } from '@verity/protocol'
+import { BaseError, type Manifest, type VerityDomain } from '@verity/protocol'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { createChainSeedSource } from './chain/createChainSeedSource.ts'
@@ -37,7 +37,10 @@ import {
 } from './options.ts'
 import { createSettlement, type Settlement } from './settlement/createSettlement.ts'
 import { createSettlementStore, type SettlementStore } from './settlement/createSettlementStore.ts'
-import { createReexecVerification } from './verification/createReexecVerification.ts'
+import {
+  createReexecVerification,
+  type ReexecVerification,
+} from './verification/createReexecVerification.ts'
 import {
   createVerificationStore,
   type VerificationStore,
@@ -73,6 +76,11 @@ export type NodeComponents = {
    * supplied verification for a mode replaces the default.
    */
   verifications?: readonly Verification[] | undefined
+  /**
+   * The text engine of a GGUF model (default: `createGgufEngine` with the manifest's decoding
+   * settings); tests wrap it to inject faults.
+   */
+  textEngineFor?: ((manifest: Manifest) => TextEngine) | undefined
   /**
    * Who the peers are. Default: NodeRegistry when the node is connected to a chain and has no
    * static `options.peers`, else the static list.
@@ -279,10 +287,26 @@ export async function createVerityNode(
             },
           ),
         ]
+  // text generations use the same quorums (before any fault wrapper: it knows tensor jobs only)
+  const reexec = verifications.find(
+    (v): v is ReexecVerification => v.mode === 'reexec' && 'completeText' in v,
+  )
   if (options.fault === 'wrong-output') {
     logger.warn({ fault: options.fault }, 'FAULT INJECTED: this node cheats on purpose')
     verifications = verifications.map((v) => cheatingVerification(v, logger))
   }
+  const text = createTextService(
+    { domain, unsignedDeadlineSeconds: options.unsignedDeadlineSeconds },
+    {
+      store,
+      account,
+      logger,
+      registry: metrics.registry,
+      now: components.now,
+      engineFor: components.textEngineFor,
+      reexec,
+    },
+  )
   const verifier = createVerifier(
     { domain, enabled: options.roles.includes('verifier') },
     {
@@ -293,6 +317,7 @@ export async function createVerityNode(
       store: verification,
       metrics: verificationMetrics,
       logger,
+      text,
       signal: controller.signal,
     },
   )
@@ -356,10 +381,6 @@ export async function createVerityNode(
         { chain, store: verification, peers, logger, registry: metrics.registry },
       )
     : undefined
-  const text = createTextService(
-    { domain, unsignedDeadlineSeconds: options.unsignedDeadlineSeconds },
-    { store, account, logger, registry: metrics.registry, now: components.now },
-  )
   let stopping = false
   const app = createHttpApi(
     {

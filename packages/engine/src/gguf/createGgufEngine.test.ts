@@ -380,6 +380,11 @@ test('behavior: chat without a template continues the joined messages', async (t
   assert.equal(chat.chatTemplate, 'none')
   assert.deepEqual(chat.promptTokens, completion.promptTokens)
   assert.deepEqual(chat.tokens, completion.tokens)
+  assert.deepEqual(
+    await engine.promptTokens({ id, messages: [{ role: 'user', content: prompt }] }),
+    chat.promptTokens,
+  )
+  assert.deepEqual(await engine.promptTokens({ id, prompt }), completion.promptTokens)
   assert.equal((await engine.replay({ id, ...chat })).ok, true)
   await rejectsWith(
     engine.chat({ id, messages: [{ role: 'robot', content: 'hi' }] as never }),
@@ -415,6 +420,7 @@ test("behavior: chat renders the model's Jinja template; the result is determini
     text: `system: Tell stories.\nuser: ${prompt}\nassistant:`,
   })
   assert.notDeepEqual(chat.promptTokens, whole)
+  assert.deepEqual(await engine.promptTokens({ id, messages }), chat.promptTokens)
   assert.deepEqual((await engine.chat({ id, messages, maxTokens: 24 })).tokens, chat.tokens)
   assert.equal((await engine.replay({ id, ...chat })).ok, true)
   const other = await engine.chat({ id, messages: [messages[1]], maxTokens: 24 })

@@ -38,6 +38,7 @@ import type {
   TextEngine,
   TextEngineLoadParameters,
   TextModelInfo,
+  TextPromptTokensParameters,
   TextReplayParameters,
   TextReplayResult,
 } from './textEngine.ts'
@@ -673,6 +674,38 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
         process.request<number[]>(
           { type: 'tokenize', id, text },
           callOptions(`tokenizing for model "${id}"`, 'ENGINE_RUN_FAILED', {
+            timeoutMs: timeoutFor(entry, undefined),
+          }),
+        ),
+      )
+    },
+
+    async promptTokens(parameters: TextPromptTokensParameters) {
+      const { id } = parameters
+      const { entry, info } = await readyEntry(id)
+      let prompt: GgufGenerateCall['prompt']
+      if (parameters.messages !== undefined)
+        prompt = {
+          kind: 'chat',
+          messages: checkMessages(parameters.messages, resolved.maxPromptBytes),
+        }
+      else if (typeof parameters.prompt === 'string') {
+        if (Buffer.byteLength(parameters.prompt) > resolved.maxPromptBytes)
+          throw new BaseError(
+            'TENSOR_TOO_LARGE',
+            `The prompt has ${Buffer.byteLength(parameters.prompt)} bytes of text; at most ${resolved.maxPromptBytes} are accepted.`,
+            { metaMessages: ['Send a shorter prompt.'] },
+          )
+        prompt = { kind: 'text', text: parameters.prompt }
+      } else
+        prompt = {
+          kind: 'tokens',
+          tokens: checkTokenArray('prompt', parameters.prompt, info.vocabSize, false),
+        }
+      return exclusive(id, entry, undefined, (process) =>
+        process.request<number[]>(
+          { type: 'promptTokens', id, prompt },
+          callOptions(`tokenizing the prompt for model "${id}"`, 'ENGINE_RUN_FAILED', {
             timeoutMs: timeoutFor(entry, undefined),
           }),
         ),

@@ -536,6 +536,17 @@ async function handle(request: GgufWorkerRequest): Promise<Outcome> {
         const loaded = loadedModel(request.id)
         return { ok: true, value: tokenizeText(loaded, request.text) }
       }
+      case 'promptTokens': {
+        const loaded = loadedModel(request.id)
+        const { prompt } = request
+        const tokens =
+          prompt.kind === 'tokens'
+            ? prompt.tokens
+            : prompt.kind === 'text'
+              ? tokenizeText(loaded, prompt.text)
+              : chatPrompt(loaded, prompt.messages).tokens
+        return { ok: true, value: [...tokens] }
+      }
       case 'unload':
         await release(request.id)
         return { ok: true, value: null }

@@ -131,6 +131,7 @@ export type GgufWorkerRequest =
       sampling: TextSampling
     }
   | { type: 'tokenize'; requestId: number; id: string; text: string }
+  | { type: 'promptTokens'; requestId: number; id: string; prompt: GgufGenerateCall['prompt'] }
   | { type: 'unload'; requestId: number; id: string }
   | { type: 'cancel'; requestId: number; target: number }
 

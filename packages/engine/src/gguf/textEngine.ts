@@ -249,6 +249,19 @@ export type TextReplayResult = {
 }
 
 /**
+ * What {@link TextEngine.promptTokens} takes: a completion prompt or chat messages.
+ *
+ * @example
+ * ```ts
+ * const parameters: TextPromptTokensParameters = { id, messages: [{ role: 'user', content: 'Hi' }] }
+ * ```
+ */
+export type TextPromptTokensParameters = { id: string } & (
+  | { prompt: TextPrompt; messages?: undefined }
+  | { messages: readonly TextChatMessage[]; prompt?: undefined }
+)
+
+/**
  * Facts about a loaded model, as llama.cpp reads them.
  *
  * @example
@@ -301,6 +314,11 @@ export type TextEngine = {
   load(parameters: TextEngineLoadParameters): Promise<TextModelInfo>
   modelInfo(id: string): TextModelInfo
   tokenize(parameters: { id: string; text: string }): Promise<number[]>
+  /**
+   * The prompt tokens `complete` (given `prompt`) or `chat` (given `messages`) would evaluate:
+   * what {@link TextEngine.replay} needs to check a result whose prompt was sent as text.
+   */
+  promptTokens(parameters: TextPromptTokensParameters): Promise<number[]>
   complete(parameters: TextCompleteParameters): Promise<TextCompletion>
   chat(parameters: TextChatParameters): Promise<TextChatCompletion>
   replay(parameters: TextReplayParameters): Promise<TextReplayResult>

@@ -181,7 +181,7 @@ function tooLarge(what: string, limit: number): never {
  * | `GET /v1/models/:ref[?local=1]` | `{ cid, manifestHash, manifest, price? }` for a CID, name or name@version; without `local=1` a model the node lacks is looked up on peers and fetched |
  * | `GET /v1/receipts/:id` | `{ receipt }` of a finished job |
  * | `GET /v1/jobs/:id` | `{ id, status, modelCid, mode, requester, attempts, createdAt, updatedAt, error? }` |
- * | `POST /v1/verify` | peer re-execution: `{ receipt, inputs }` → `{ attestation, observedOutputHash?, reason? }` (authenticated by the receipt's executor signature and the peer directory) |
+ * | `POST /v1/verify` | peer re-execution: `{ receipt, inputs }` for tensor jobs, `{ receipt, method?: "replay" or "reexec" }` for text receipts → `{ attestation, observedOutputHash?, reason? }` (authenticated by the receipt's executor signature and the peer directory) |
  * | `GET /v1/evidence?jobId=&after=&limit=` | `{ evidence: Evidence[] }`: conflicting signed statements kept for challenges |
  * | `GET /v1/batches/:id` | a settlement batch this node committed, with its receipts (connected nodes) |
  * | `GET /v1/settlement` | batcher and finalizer state (connected nodes) |

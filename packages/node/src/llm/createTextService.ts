@@ -20,6 +20,23 @@ import {
 import { Counter, Histogram, type Registry } from 'prom-client'
 import type { LocalAccount } from 'viem'
 import type { NodeLogger } from '../logger.ts'
+import type { ReexecVerification } from '../verification/createReexecVerification.ts'
+import type { TextVerifyMethod } from '../verification/parseVerifyBody.ts'
+
+/**
+ * How a text generation is verified: `reexec` with a quorum of `quorum` verifiers, each checking
+ * the output by `method` (`replay` by default).
+ *
+ * @example
+ * ```ts
+ * const verification: TextVerificationRequest = { mode: 'reexec', quorum: 2, method: 'replay' }
+ * ```
+ */
+export type TextVerificationRequest = {
+  mode: 'reexec'
+  quorum: number
+  method?: TextVerifyMethod | undefined
+}
 
 /**
  * One text generation as the OpenAI routes hand it over.
@@ -39,6 +56,8 @@ export type TextCall = {
   onToken?: ((text: string) => void) | undefined
   /** Aborts the generation (a client that went away): the engine slot is freed. */
   signal?: AbortSignal | undefined
+  /** Verify the output before answering (default: mode `none`, the executor's signature only). */
+  verification?: TextVerificationRequest | undefined
 }
 
 /**
@@ -64,6 +83,8 @@ export type TextResult = { receipt: Receipt; completion: TextCompletion; model: 
  */
 export type TextService = {
   generate(call: TextCall): Promise<TextResult>
+  /** The loaded text engine of a GGUF model (loaded on first use; the id is `model.cid`). */
+  engineFor(model: StoredModel): Promise<TextEngine>
   /** Stops every engine (their worker processes). */
   close(): Promise<void>
 }
@@ -90,6 +111,8 @@ export function createTextService(
     logger: NodeLogger
     registry?: Registry | undefined
     now?: (() => number) | undefined
+    /** Runs quorums for `verification: { mode: 'reexec' }` calls (absent: they are refused). */
+    reexec?: Pick<ReexecVerification, 'check' | 'completeText'> | undefined
   },
 ): TextService {
   const { store, account } = components
@@ -144,6 +167,16 @@ export function createTextService(
   }
 
   return {
+    engineFor(model) {
+      if (model.manifest.format !== 'gguf' || !model.manifest.gguf)
+        return Promise.reject(
+          new BaseError(
+            'MODE_UNSUPPORTED',
+            `Model ${model.manifest.name} is a ${model.manifest.format} model; text engines run GGUF models.`,
+          ),
+        )
+      return load(model)
+    },
     async close() {
       await Promise.allSettled([...engines.values()].map((engine) => engine.close()))
       engines.clear()
@@ -164,14 +197,28 @@ export function createTextService(
           `max_tokens ${call.params.maxTokens} is over this model's limit of ${limit}.`,
           { details: 'max_tokens', metaMessages: [`Ask for at most ${limit} tokens.`] },
         )
-      const engine = await load(model)
+      const { verification } = call
+      const { reexec } = components
+      if (verification !== undefined && reexec === undefined)
+        throw new BaseError(
+          'MODE_UNSUPPORTED',
+          `Verification mode '${verification.mode}' is not offered by this node for text generations.`,
+          {
+            metaMessages: [
+              'Run the node with peers (--peer <address>@<url>), or drop verity-mode.',
+            ],
+          },
+        )
       const request: InferenceRequestMessage = createInferenceRequest({
         modelCid: model.cid,
         manifestHash: model.manifestHash as Hash,
         text: { input: call.input, params: call.params },
+        ...(verification ? { mode: verification.mode, quorum: verification.quorum } : {}),
         deadline: BigInt(Math.floor(now() / 1000) + options.unsignedDeadlineSeconds),
         now,
       })
+      if (verification && reexec?.check) await reexec.check({ request, model })
+      const engine = await load(model)
       const { params } = call
       const common = {
         id: model.cid,
@@ -207,7 +254,7 @@ export function createTextService(
           completionTokens: completion.usage.completionTokens,
         },
       }
-      const receipt = await createReceipt({
+      let receipt = await createReceipt({
         account,
         requester: '0x0000000000000000000000000000000000000000',
         request,
@@ -216,6 +263,12 @@ export function createTextService(
         domain: options.domain,
         now,
       })
+      if (verification && reexec)
+        receipt = await reexec.completeText({
+          receipt,
+          method: verification.method ?? 'replay',
+          signal: call.signal ?? new AbortController().signal,
+        })
       logger.info(
         { jobId: receipt.job.id, cid: model.cid, tokens: completion.tokens.length },
         'text generation done',

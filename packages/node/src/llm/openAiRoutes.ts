@@ -9,7 +9,53 @@ import type { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { httpStatusOf } from '../http/errorToResponse.ts'
 import type { NodeLogger } from '../logger.ts'
-import type { TextResult, TextService } from './createTextService.ts'
+import type { TextResult, TextService, TextVerificationRequest } from './createTextService.ts'
+
+/**
+ * Reads the verification an (unsigned) OpenAI request asks for from its headers: `verity-mode`
+ * (`none`, the default, or `reexec`), `verity-quorum` (1–64, default 1) and `verity-verification`
+ * (`replay`, the default, or `reexec`: how each verifier checks the output). Throws
+ * `MODE_UNSUPPORTED` for another mode and `INVALID_ARGUMENT` for a bad quorum or method.
+ *
+ * @example
+ * ```ts
+ * const verification = verificationFromHeaders(new Headers({ 'verity-mode': 'reexec', 'verity-quorum': '2' }))
+ * ```
+ */
+export function verificationFromHeaders(headers: Headers): TextVerificationRequest | undefined {
+  const mode = headers.get('verity-mode')?.trim().toLowerCase()
+  const quorumHeader = headers.get('verity-quorum')?.trim()
+  const methodHeader = headers.get('verity-verification')?.trim().toLowerCase()
+  if (mode === undefined || mode === '' || mode === 'none') {
+    if (quorumHeader || methodHeader)
+      throw new BaseError(
+        'INVALID_ARGUMENT',
+        'verity-quorum and verity-verification need verity-mode: reexec; the request has none.',
+        { details: 'verity-mode', metaMessages: ['Add the header verity-mode: reexec.'] },
+      )
+    return undefined
+  }
+  if (mode !== 'reexec')
+    throw new BaseError(
+      'MODE_UNSUPPORTED',
+      `verity-mode is "${mode}"; text generations support "none" and "reexec".`,
+      { details: 'verity-mode' },
+    )
+  const quorum = quorumHeader ? Number(quorumHeader) : 1
+  if (!/^\d+$/.test(quorumHeader ?? '1') || quorum < 1 || quorum > 64)
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `verity-quorum is "${quorumHeader}"; expected an integer from 1 to 64.`,
+      { details: 'verity-quorum' },
+    )
+  if (methodHeader !== undefined && methodHeader !== 'replay' && methodHeader !== 'reexec')
+    throw new BaseError(
+      'INVALID_ARGUMENT',
+      `verity-verification is "${methodHeader}"; expected "replay" or "reexec".`,
+      { details: 'verity-verification' },
+    )
+  return { mode: 'reexec', quorum, method: methodHeader ?? 'replay' }
+}
 
 /**
  * An OpenAI-style error body: `{ error: { message, type, param, code } }`.
@@ -66,7 +112,9 @@ function usage(result: TextResult) {
  * not). Every answer carries its receipt: in the body as `receipt` (and in the last SSE event),
  * and its job id in the `verity-receipt-id` header, so clients that ignore it are unaffected.
  * Errors are OpenAI-style objects with 4xx statuses; a client that disconnects mid-stream aborts
- * the generation and frees the engine.
+ * the generation and frees the engine. Headers `verity-mode: reexec`, `verity-quorum: K` and
+ * `verity-verification: replay|reexec` ask for a re-execution quorum (see
+ * {@link verificationFromHeaders}): the receipt then carries the quorum certificate.
  *
  * @example
  * ```ts
@@ -92,6 +140,7 @@ export function mountOpenAiRoutes(
         const { text } = components
         if (!text)
           throw new BaseError('NOT_SUPPORTED', 'This node serves no text models (no GGUF engine).')
+        const verification = verificationFromHeaders(c.req.raw.headers)
         const parsed = parseOpenAiRequest(kind, await components.readJson(c.req.raw))
         const signal = c.req.raw.signal
         const chunkBase = (id: string, at: number) => ({
@@ -101,7 +150,7 @@ export function mountOpenAiRoutes(
           model: parsed.model,
         })
         if (!parsed.stream) {
-          const result = await text.generate({ ...parsed, signal })
+          const result = await text.generate({ ...parsed, signal, verification })
           const { receipt } = result
           const content = receipt.text?.output.text ?? ''
           const finish = receipt.text?.finishReason ?? 'stop'
@@ -162,6 +211,7 @@ export function mountOpenAiRoutes(
             const result = await text.generate({
               ...parsed,
               signal: controller.signal,
+              verification,
               onToken: (piece) =>
                 send({
                   ...chunkBase(id, at),

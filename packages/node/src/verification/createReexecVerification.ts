@@ -13,6 +13,7 @@ import {
 import type { Verification } from '../executor.ts'
 import type { NodeLogger } from '../logger.ts'
 import type { VerificationStore } from './createVerificationStore.ts'
+import type { TextVerifyMethod } from './parseVerifyBody.ts'
 import { hasPeerRole, type NodePeer, type PeerDirectory } from './peerDirectory.ts'
 import { type AttestationAnswer, requestAttestation } from './requestAttestation.ts'
 import type { SeedSource } from './seedSource.ts'
@@ -63,6 +64,25 @@ export type ReexecVerificationComponents = {
 export const maxQuorum = 64
 
 type Answer = AttestationAnswer & { peer: NodePeer }
+
+/**
+ * The `reexec` verification: the executor's {@link Verification} for tensor jobs, plus
+ * `completeText` for text generations (the receipt's `text` section is the job; verifiers check it
+ * by `replay` or `reexec`, see `parseVerifyBody`).
+ *
+ * @example
+ * ```ts
+ * const certified = await reexec.completeText({ receipt, method: 'replay', signal })
+ * ```
+ */
+export type ReexecVerification = Verification & {
+  mode: 'reexec'
+  completeText(parameters: {
+    receipt: Receipt
+    method: TextVerifyMethod
+    signal: AbortSignal
+  }): Promise<Receipt>
+}
 
 function byVerifier(a: Attestation, b: Attestation): number {
   const x = a.verifier.toLowerCase()
@@ -119,7 +139,7 @@ function eligible(peers: readonly NodePeer[], self: `0x${string}`): number {
 export function createReexecVerification(
   options: ReexecVerificationOptions,
   components: ReexecVerificationComponents,
-): Verification {
+): ReexecVerification {
   const { address, peers: directory, seeds, store, metrics } = components
   const logger = components.logger.child({ module: 'reexec' })
 
@@ -238,151 +258,178 @@ export function createReexecVerification(
     },
 
     async complete({ inputs, outputs, receipt, signal }) {
-      const started = performance.now()
-      const quorum = receipt.job.quorum
-      const jobId = receipt.job.id as Hash
-      const outputHash = receipt.result.outputHash as Hash
-      const log = logger.child({ jobId })
-      let outcome: 'met' | 'mismatch' | 'failed' = 'failed'
-      try {
-        checkQuorum(quorum)
-        const { blockHash, selection } = await seeds.seedFor({ jobId, signal })
-        const seed = selectionSeed(jobId, blockHash)
-        // a peer whose registered roles lack `verifier` is never drawn
-        const peers = (await directory.list({ signal })).filter((peer) =>
-          hasPeerRole(peer, 'verifier'),
+      const sent: Receipt = {
+        ...receipt,
+        result: {
+          ...receipt.result,
+          output: receipt.result.output ?? namedTensorsToJson(outputs),
+        },
+      }
+      return certify({
+        receipt,
+        sent,
+        body: JSON.stringify({ receipt: sent, inputs: namedTensorsToJson(inputs) }),
+        signal,
+      })
+    },
+
+    async completeText({ receipt, method, signal }) {
+      if (receipt.text === undefined)
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          `The receipt of job ${receipt.job.id} has no text section; completeText certifies text generations.`,
+          { metaMessages: ['Use complete() for tensor jobs.'] },
         )
-        const count = eligible(peers, address)
-        if (count < quorum)
-          throw new BaseError(
-            'SELECTION_INVALID',
-            `Quorum ${quorum} needs ${quorum} verifier(s) other than this node; its peer directory lists ${count}.`,
-            { metaMessages: ['The job failed; retry it once more peers are known.'] },
-          )
-        const byAddress = new Map(peers.map((peer) => [peer.address.toLowerCase(), peer]))
-        const order = selectVerifiers({
-          seed,
-          candidates: peers.map((peer) => ({ address: peer.address, weight: peer.weight ?? 1n })),
-          count,
-          exclude: [address],
-        }).map((drawn) => byAddress.get(drawn.toLowerCase()) as NodePeer)
-        log.info(
-          { quorum, verifiers: order.slice(0, quorum).map((peer) => peer.address) },
-          'quorum round started',
-        )
-        const sent: Receipt = {
-          ...receipt,
-          result: {
-            ...receipt.result,
-            output: receipt.result.output ?? namedTensorsToJson(outputs),
-          },
-        }
-        const { result, agreeing, disagreeing, failures, asked } = await vote({
-          order,
-          quorum,
-          body: JSON.stringify({ receipt: sent, inputs: namedTensorsToJson(inputs) }),
-          jobId,
-          outputHash,
-          signal,
-        })
-        const attestations = [...disagreeing, ...agreeing].map((answer) => answer.attestation)
-        const ms = Math.round(performance.now() - started)
+      return certify({ receipt, sent: receipt, body: JSON.stringify({ receipt, method }), signal })
+    },
+  }
 
-        if (result === 'met') {
-          if (disagreeing.length) {
-            const accused = disagreeing.map((answer) => answer.peer.address)
-            const evidence = store.addEvidence({
-              jobId,
-              kind: 'verifier-minority',
-              accused,
-              reason: `${accused.length} verifier(s) signed that output ${outputHash} of job ${jobId} is wrong; ${agreeing.length} re-executed it and agree`,
-              receipts: [sent],
-              attestations,
-            })
-            log.warn({ accused, evidence: evidence.id }, 'minority verifiers kept as evidence')
-          }
-          const certificate: Quorum = {
-            threshold: quorum,
-            ...(selection ? { selection } : {}),
-            attestations: agreeing
-              .map((answer) => answer.attestation)
-              .sort(byVerifier)
-              .slice(0, maxQuorum),
-          }
-          outcome = 'met'
-          log.info({ ms, agree: agreeing.length, asked }, 'quorum met')
-          return { ...receipt, quorum: certificate }
-        }
-
-        if (result === 'mismatch') {
-          outcome = 'mismatch'
-          const accusers = disagreeing.map((answer) => answer.peer.address)
-          const evidence = store.addEvidence({
-            jobId,
-            kind: 'output-mismatch',
-            accused: [address],
-            reason: `${accusers.length} of ${agreeing.length + accusers.length} verifiers signed that this executor's output ${outputHash} is wrong`,
-            receipts: [sent],
-            attestations,
-          })
-          log.error({ accusers, evidence: evidence.id, ms }, 'outvoted: output mismatch')
-          throw new BaseError(
-            'OUTPUT_MISMATCH',
-            `Verifiers ${accusers.join(', ')} re-executed job ${jobId} and signed that its output differs (${accusers.length} disagree, ${agreeing.length} agree).`,
-            {
-              metaMessages: [
-                `The job failed; this executor's receipt and the attestations are stored as evidence #${evidence.id} (GET /v1/evidence?jobId=${jobId}).`,
-                ...disagreeing
-                  .filter((answer) => answer.reason || answer.observedOutputHash)
-                  .slice(0, 3)
-                  .map((answer) =>
-                    `${answer.peer.address}: ${answer.reason ?? ''} ${answer.observedOutputHash ? `(computed ${answer.observedOutputHash})` : ''}`.trim(),
-                  ),
-                "Check this node's engine settings against its peers'.",
-              ],
-            },
-          )
-        }
-
-        const failed = failures
-          .slice(0, 5)
-          .map((failure) => `${failure.peer.address}: ${failure.code}: ${failure.message}`)
-        if (disagreeing.length) {
-          const evidence = store.addEvidence({
-            jobId,
-            kind: 'unresolved',
-            accused: [],
-            reason: `${disagreeing.length} verifier(s) disagree and ${agreeing.length} agree; no majority of ${2 * quorum + 1} could be formed from ${order.length} peer(s)`,
-            receipts: [sent],
-            attestations,
-          })
-          log.warn({ evidence: evidence.id, ms }, 'dispute unresolved')
-          throw new BaseError(
-            'SELECTION_INVALID',
-            `Job ${jobId} is disputed (${disagreeing.length} disagree, ${agreeing.length} agree) and its ${order.length} peer(s) cannot form a majority of ${2 * quorum + 1}.`,
-            {
-              metaMessages: [
-                `The job failed; the signed statements are stored as evidence #${evidence.id}.`,
-                ...failed,
-              ],
-            },
-          )
-        }
-        log.warn({ ms, agree: agreeing.length, failed: failures.length }, 'quorum not met')
+  async function certify(parameters: {
+    receipt: Receipt
+    /** The receipt as verifiers get it (output embedded). */
+    sent: Receipt
+    /** The `POST /v1/verify` body. */
+    body: string
+    signal: AbortSignal
+  }): Promise<Receipt> {
+    const { receipt, sent, body, signal } = parameters
+    const started = performance.now()
+    const quorum = receipt.job.quorum
+    const jobId = receipt.job.id as Hash
+    const outputHash = receipt.result.outputHash as Hash
+    const log = logger.child({ jobId })
+    let outcome: 'met' | 'mismatch' | 'failed' = 'failed'
+    try {
+      checkQuorum(quorum)
+      const { blockHash, selection } = await seeds.seedFor({ jobId, signal })
+      const seed = selectionSeed(jobId, blockHash)
+      // a peer whose registered roles lack `verifier` is never drawn
+      const peers = (await directory.list({ signal })).filter((peer) =>
+        hasPeerRole(peer, 'verifier'),
+      )
+      const count = eligible(peers, address)
+      if (count < quorum)
         throw new BaseError(
           'SELECTION_INVALID',
-          `Only ${agreeing.length} of ${quorum} verifier(s) answered for job ${jobId}; all ${order.length} peer(s) were asked.`,
+          `Quorum ${quorum} needs ${quorum} verifier(s) other than this node; its peer directory lists ${count}.`,
+          { metaMessages: ['The job failed; retry it once more peers are known.'] },
+        )
+      const byAddress = new Map(peers.map((peer) => [peer.address.toLowerCase(), peer]))
+      const order = selectVerifiers({
+        seed,
+        candidates: peers.map((peer) => ({ address: peer.address, weight: peer.weight ?? 1n })),
+        count,
+        exclude: [address],
+      }).map((drawn) => byAddress.get(drawn.toLowerCase()) as NodePeer)
+      log.info(
+        { quorum, verifiers: order.slice(0, quorum).map((peer) => peer.address) },
+        'quorum round started',
+      )
+      const { result, agreeing, disagreeing, failures, asked } = await vote({
+        order,
+        quorum,
+        body,
+        jobId,
+        outputHash,
+        signal,
+      })
+      const attestations = [...disagreeing, ...agreeing].map((answer) => answer.attestation)
+      const ms = Math.round(performance.now() - started)
+
+      if (result === 'met') {
+        if (disagreeing.length) {
+          const accused = disagreeing.map((answer) => answer.peer.address)
+          const evidence = store.addEvidence({
+            jobId,
+            kind: 'verifier-minority',
+            accused,
+            reason: `${accused.length} verifier(s) signed that output ${outputHash} of job ${jobId} is wrong; ${agreeing.length} re-executed it and agree`,
+            receipts: [sent],
+            attestations,
+          })
+          log.warn({ accused, evidence: evidence.id }, 'minority verifiers kept as evidence')
+        }
+        const certificate: Quorum = {
+          threshold: quorum,
+          ...(selection ? { selection } : {}),
+          attestations: agreeing
+            .map((answer) => answer.attestation)
+            .sort(byVerifier)
+            .slice(0, maxQuorum),
+        }
+        outcome = 'met'
+        log.info({ ms, agree: agreeing.length, asked }, 'quorum met')
+        return { ...receipt, quorum: certificate }
+      }
+
+      if (result === 'mismatch') {
+        outcome = 'mismatch'
+        const accusers = disagreeing.map((answer) => answer.peer.address)
+        const evidence = store.addEvidence({
+          jobId,
+          kind: 'output-mismatch',
+          accused: [address],
+          reason: `${accusers.length} of ${agreeing.length + accusers.length} verifiers signed that this executor's output ${outputHash} is wrong`,
+          receipts: [sent],
+          attestations,
+        })
+        log.error({ accusers, evidence: evidence.id, ms }, 'outvoted: output mismatch')
+        throw new BaseError(
+          'OUTPUT_MISMATCH',
+          `Verifiers ${accusers.join(', ')} re-executed job ${jobId} and signed that its output differs (${accusers.length} disagree, ${agreeing.length} agree).`,
           {
             metaMessages: [
-              'The job failed; retry the same request once more peers are reachable, or lower the quorum.',
+              `The job failed; this executor's receipt and the attestations are stored as evidence #${evidence.id} (GET /v1/evidence?jobId=${jobId}).`,
+              ...disagreeing
+                .filter((answer) => answer.reason || answer.observedOutputHash)
+                .slice(0, 3)
+                .map((answer) =>
+                  `${answer.peer.address}: ${answer.reason ?? ''} ${answer.observedOutputHash ? `(computed ${answer.observedOutputHash})` : ''}`.trim(),
+                ),
+              "Check this node's engine settings against its peers'.",
+            ],
+          },
+        )
+      }
+
+      const failed = failures
+        .slice(0, 5)
+        .map((failure) => `${failure.peer.address}: ${failure.code}: ${failure.message}`)
+      if (disagreeing.length) {
+        const evidence = store.addEvidence({
+          jobId,
+          kind: 'unresolved',
+          accused: [],
+          reason: `${disagreeing.length} verifier(s) disagree and ${agreeing.length} agree; no majority of ${2 * quorum + 1} could be formed from ${order.length} peer(s)`,
+          receipts: [sent],
+          attestations,
+        })
+        log.warn({ evidence: evidence.id, ms }, 'dispute unresolved')
+        throw new BaseError(
+          'SELECTION_INVALID',
+          `Job ${jobId} is disputed (${disagreeing.length} disagree, ${agreeing.length} agree) and its ${order.length} peer(s) cannot form a majority of ${2 * quorum + 1}.`,
+          {
+            metaMessages: [
+              `The job failed; the signed statements are stored as evidence #${evidence.id}.`,
               ...failed,
             ],
           },
         )
-      } finally {
-        if (!signal.aborted)
-          metrics.quorumDuration.observe({ outcome }, (performance.now() - started) / 1000)
       }
-    },
+      log.warn({ ms, agree: agreeing.length, failed: failures.length }, 'quorum not met')
+      throw new BaseError(
+        'SELECTION_INVALID',
+        `Only ${agreeing.length} of ${quorum} verifier(s) answered for job ${jobId}; all ${order.length} peer(s) were asked.`,
+        {
+          metaMessages: [
+            'The job failed; retry the same request once more peers are reachable, or lower the quorum.',
+            ...failed,
+          ],
+        },
+      )
+    } finally {
+      if (!signal.aborted)
+        metrics.quorumDuration.observe({ outcome }, (performance.now() - started) / 1000)
+    }
   }
 }

@@ -1,4 +1,4 @@
-import type { Engine } from '@verity/engine'
+import { type Engine, resolveSampling, type TextEngine } from '@verity/engine'
 import type { StoredModel } from '@verity/hub'
 import {
   type Attestation,
@@ -7,19 +7,22 @@ import {
   compareOutputs,
   type Hash,
   hashTensors,
+  hashTextOutput,
   isBaseError,
   type NamedTensors,
   namedTensorsFromJson,
   type Receipt,
   signAttestation,
+  type TextSection,
   type VerityDomain,
   verifyReceipt,
 } from '@verity/protocol'
 import { isAddressEqual, type LocalAccount } from 'viem'
+import type { TextService } from '../llm/createTextService.ts'
 import type { NodeLogger } from '../logger.ts'
 import type { ModelService } from '../models.ts'
 import type { GivenAttestation, VerificationStore } from './createVerificationStore.ts'
-import type { VerifyBody } from './parseVerifyBody.ts'
+import type { TextVerifyMethod, VerifyBody } from './parseVerifyBody.ts'
 import type { PeerDirectory } from './peerDirectory.ts'
 import type { VerificationMetrics } from './verificationMetrics.ts'
 
@@ -56,6 +59,8 @@ export type VerifierComponents = {
   store: VerificationStore
   metrics: VerificationMetrics
   logger: NodeLogger
+  /** The text engines (GGUF models): without it, text receipts are refused (`MODE_UNSUPPORTED`). */
+  text?: Pick<TextService, 'engineFor'> | undefined
   /** The node's lifetime: re-executions stop when it aborts. */
   signal: AbortSignal
 }
@@ -133,6 +138,12 @@ function fromStore(given: GivenAttestation, replayed: boolean): VerifyResult {
  * (IPFS) under the manifest hash the receipt names, when the node runs model distribution. Then the job is re-executed and compared with
  * `compareOutputs(manifest.comparison, …)`.
  *
+ * A text receipt (`receipt.text`: input, parameters and output, covered by the signed hashes) needs
+ * no inputs: the model's text engine (`components.text.engineFor`) re-checks it by `method`:
+ * `replay` (the prompt tokenized or chat-templated as generation does, then one teacher-forced pass
+ * over the claimed tokens; near ties within the engine's tolerance count as matches) or `reexec`
+ * (generate again, token ids compared exactly). Tokens, text and finish reason must all match.
+ *
  * Idempotent: each attestation is stored (with the receipt it judged) before it is returned, and a
  * replay returns it unchanged. A second receipt from the same executor for the same job with
  * another output hash is equivocation: both signed receipts are stored as evidence and the answer
@@ -174,8 +185,8 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
 
   async function authenticate(
     receipt: Receipt,
-    inputs: NamedTensors,
-  ): Promise<{ model: StoredModel; executorOutputs: NamedTensors }> {
+    inputs: NamedTensors | undefined,
+  ): Promise<{ model: StoredModel; executorOutputs: NamedTensors | undefined }> {
     const { job, executor } = receipt
     if (job.mode !== 'reexec')
       throw new BaseError(
@@ -215,7 +226,19 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
           ],
         },
       )
-    const inputHash = hashTensors(inputs)
+    if (receipt.text === undefined && inputs === undefined)
+      throw new BaseError(
+        'INVALID_ARGUMENT',
+        `Job ${job.id} is a tensor job; the verify request carries no inputs.`,
+        { metaMessages: ['Send {"receipt", "inputs"} for tensor jobs.'] },
+      )
+    if (receipt.text !== undefined && components.text === undefined)
+      throw new BaseError(
+        'MODE_UNSUPPORTED',
+        `Job ${job.id} is a text generation; this verifier runs no text engine.`,
+        { metaMessages: ['Ask a peer that serves GGUF models.'] },
+      )
+    const inputHash = inputs === undefined ? job.inputHash : hashTensors(inputs)
     if (inputHash !== job.inputHash)
       throw new BaseError(
         'INPUT_HASH_MISMATCH',
@@ -233,7 +256,7 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
         `The executor's receipt for job ${job.id} does not verify: ${failed.name}: ${failed.reason}.`,
         { metaMessages: ['Nothing was executed or signed.'] },
       )
-    if (receipt.result.output === undefined)
+    if (receipt.text === undefined && receipt.result.output === undefined)
       throw new BaseError(
         'RECEIPT_INVALID',
         `The receipt of job ${job.id} does not embed its output; a verifier compares tensors, not hashes.`,
@@ -274,14 +297,109 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
           ],
         },
       )
-    return { model, executorOutputs: namedTensorsFromJson(receipt.result.output) }
+    if (receipt.text !== undefined && model.manifest.format !== 'gguf')
+      throw new BaseError(
+        'MODE_UNSUPPORTED',
+        `Job ${job.id} is a text generation, but model ${model.cid} is a ${model.manifest.format} model.`,
+        { metaMessages: ['Text receipts name GGUF models.'] },
+      )
+    return {
+      model,
+      executorOutputs:
+        receipt.result.output === undefined
+          ? undefined
+          : namedTensorsFromJson(receipt.result.output),
+    }
+  }
+
+  /** Re-checks a text generation: agree iff the same tokens, text and finish reason come out. */
+  async function checkText(
+    section: TextSection,
+    method: TextVerifyMethod,
+    model: StoredModel,
+    callSignal: AbortSignal,
+  ): Promise<{ equal: boolean; observedOutputHash?: Hash | undefined; reason?: string }> {
+    const engine: TextEngine = await (components.text as Pick<TextService, 'engineFor'>).engineFor(
+      model,
+    )
+    const id = model.cid
+    const { params, input, output } = section
+    const claimed = output.tokens
+    if (method === 'replay') {
+      const promptTokens = await engine.promptTokens(
+        'messages' in input ? { id, messages: input.messages } : { id, prompt: input.prompt },
+      )
+      const replay = await engine.replay({
+        id,
+        promptTokens,
+        tokens: claimed,
+        maxTokens: params.maxTokens,
+        stop: params.stop,
+        sampling: resolveSampling({
+          temperature: params.temperature,
+          topK: params.topK,
+          topP: params.topP,
+          seed: params.seed,
+        }),
+        signal: callSignal,
+      })
+      if (!replay.ok) {
+        const at = replay.firstMismatch
+        return {
+          equal: false,
+          reason: at
+            ? `replay: token ${at.index} is ${at.actual ?? 'missing'}; the pinned sampler chooses ${at.expected ?? 'the end of generation'}`
+            : 'replay: the claimed tokens are not what the model generates',
+        }
+      }
+      if (replay.text !== output.text)
+        return { equal: false, reason: 'replay: the tokens are right but the text is not theirs' }
+      if (replay.finishReason !== section.finishReason)
+        return {
+          equal: false,
+          reason: `replay: finish reason is ${replay.finishReason}, the receipt says ${section.finishReason}`,
+        }
+      return { equal: true, observedOutputHash: hashTextOutput(output) }
+    }
+    const common = {
+      id,
+      maxTokens: params.maxTokens,
+      stop: params.stop,
+      temperature: params.temperature,
+      topP: params.topP,
+      topK: params.topK,
+      seed: params.seed,
+      signal: callSignal,
+    }
+    const again =
+      'messages' in input
+        ? await engine.chat({ ...common, messages: input.messages })
+        : await engine.complete({ ...common, prompt: input.prompt })
+    const observedOutputHash = hashTextOutput({ tokens: again.tokens, text: again.text })
+    const index = claimed.findIndex((token, i) => again.tokens[i] !== token)
+    if (index >= 0 || again.tokens.length !== claimed.length) {
+      const at = index >= 0 ? index : Math.min(claimed.length, again.tokens.length)
+      return {
+        equal: false,
+        observedOutputHash,
+        reason: `reexec: token ${at} is ${claimed[at] ?? 'missing'}; re-execution generated ${again.tokens[at] ?? 'the end of generation'}`,
+      }
+    }
+    if (again.text !== output.text || again.finishReason !== section.finishReason)
+      return {
+        equal: false,
+        observedOutputHash,
+        reason: 'reexec: same tokens, but the text or finish reason differs',
+      }
+    return { equal: true, observedOutputHash }
   }
 
   async function judge(
     receipt: Receipt,
-    inputs: NamedTensors,
+    inputs: NamedTensors | undefined,
+    method: TextVerifyMethod,
     model: StoredModel,
-    executorOutputs: NamedTensors,
+    executorOutputs: NamedTensors | undefined,
     callSignal: AbortSignal,
   ): Promise<VerifyResult> {
     const jobId = receipt.job.id as Hash
@@ -327,9 +445,26 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
       return fromStore(given, false)
     }
     const started = performance.now()
-    await models.load(model)
-    const { outputs } = await engine.run({ id: model.cid, inputs, signal: callSignal })
-    const comparison = compareOutputs(model.manifest.comparison, executorOutputs, outputs)
+    let comparison: { equal: boolean; reason?: string | undefined }
+    let observedOutputHash: Hash | undefined
+    if (receipt.text !== undefined) {
+      const checked = await checkText(receipt.text, method, model, callSignal)
+      comparison = checked
+      observedOutputHash = checked.observedOutputHash
+    } else {
+      await models.load(model)
+      const { outputs } = await engine.run({
+        id: model.cid,
+        inputs: inputs as NamedTensors,
+        signal: callSignal,
+      })
+      comparison = compareOutputs(
+        model.manifest.comparison,
+        executorOutputs as NamedTensors,
+        outputs,
+      )
+      observedOutputHash = hashTensors(outputs)
+    }
     const attestation = await signAttestation({
       account,
       jobId,
@@ -341,13 +476,14 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
       jobId,
       executor,
       attestation,
-      observedOutputHash: hashTensors(outputs),
+      observedOutputHash,
       reason: comparison.reason,
       receiptJson: canonicalJson(receipt),
     })
     metrics.attestationsGiven.inc({ verdict: comparison.equal ? 'agree' : 'disagree' })
     const ms = Math.round(performance.now() - started)
-    if (comparison.equal) log.info({ agree: true, ms }, 'attested')
+    if (comparison.equal)
+      log.info({ agree: true, ms, ...(receipt.text ? { method } : {}) }, 'attested')
     else log.warn({ agree: false, ms, reason: comparison.reason }, 'attested: output differs')
     return fromStore(given, false)
   }
@@ -361,10 +497,11 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
       signal.throwIfAborted()
       const run = (async () => {
         const { receipt, inputs } = parameters
+        const method = parameters.method ?? 'replay'
         const { model, executorOutputs } = await authenticate(receipt, inputs)
         const callSignal = parameters.signal ? AbortSignal.any([signal, parameters.signal]) : signal
         return serialize(receipt.job.id, () =>
-          judge(receipt, inputs, model, executorOutputs, callSignal),
+          judge(receipt, inputs, method, model, executorOutputs, callSignal),
         )
       })()
       running.add(run)

@@ -2,7 +2,7 @@ import { createOnnxEngine, type Engine } from '@verity/engine'
 import { BaseError, type Hash, selectionSeed, selectVerifiers } from '@verity/protocol'
 import { concat, keccak256, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { createVerityNode, type VerityNode } from '../../createVerityNode.ts'
+import { createVerityNode, type NodeComponents, type VerityNode } from '../../createVerityNode.ts'
 import { createLogger } from '../../logger.ts'
 import type { NodeOptionsInput } from '../../options.ts'
 import { tempDir } from '../../testing/fixtures.ts'
@@ -68,6 +68,10 @@ export type StartClusterOptions = {
   name?: string | undefined
   /** Extra node options for every node. */
   node?: NodeOptionsInput | undefined
+  /** A GGUF model published to every node as well (after the ONNX one). */
+  textModel?: { name: string; bytes: Uint8Array } | undefined
+  /** The text engine factory of node `index` (default: the node's own). */
+  textEngineFor?: ((index: number) => NodeComponents['textEngineFor']) | undefined
 }
 
 /**
@@ -95,7 +99,10 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   const name = options.name ?? 'digits-int8'
   let model: { cid: string; manifestHash: Hash } | undefined
 
-  async function launch(slot: Omit<ClusterNode, 'node' | 'url'>): Promise<ClusterNode> {
+  async function launch(
+    slot: Omit<ClusterNode, 'node' | 'url'>,
+    index: number,
+  ): Promise<ClusterNode> {
     const node = await createVerityNode(
       { ...options.node, dataDir: slot.dir },
       {
@@ -104,6 +111,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
         logger,
         peers: directory,
         seeds: createLocalSeedSource({ nonce: slot.nonce }),
+        textEngineFor: options.textEngineFor?.(index),
       },
     )
     const url = await node.start()
@@ -114,12 +122,15 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
     const { dir, remove } = await tempDir('verity-cluster-')
     removals.push(remove)
     const byte = (index + 3).toString(16).padStart(2, '0')
-    const member = await launch({
-      account: privateKeyToAccount(`0x${byte.repeat(32)}`),
-      engine: createSwitchableEngine(shared),
-      dir,
-      nonce: `0x${'a5'.repeat(31)}${byte}`,
-    })
+    const member = await launch(
+      {
+        account: privateKeyToAccount(`0x${byte.repeat(32)}`),
+        engine: createSwitchableEngine(shared),
+        dir,
+        nonce: `0x${'a5'.repeat(31)}${byte}`,
+      },
+      index,
+    )
     const published = await member.node.app.request(`/v1/models?name=${name}`, {
       method: 'POST',
       body: options.model,
@@ -129,6 +140,20 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
         details: await published.text(),
       })
     model = (await published.json()) as { cid: string; manifestHash: Hash }
+    if (options.textModel) {
+      const text = await member.node.app.request(
+        `/v1/models?name=${options.textModel.name}&license=MIT`,
+        { method: 'POST', body: options.textModel.bytes },
+      )
+      if (text.status !== 201)
+        throw new BaseError(
+          'INTERNAL',
+          `Publishing the text model to cluster node ${index} failed.`,
+          {
+            details: await text.text(),
+          },
+        )
+    }
     nodes.push(member)
     peers.push({ address: member.account.address, url: member.url })
   }
@@ -160,7 +185,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
     async restart(index) {
       const previous = nodes[index] as ClusterNode
       await previous.node.stop()
-      const member = await launch(previous)
+      const member = await launch(previous, index)
       nodes[index] = member
       const peer = peers.find((candidate) => candidate.address === member.account.address)
       if (peer) peer.url = member.url
