@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
@@ -16,8 +16,16 @@ import {
   parseNetworkConfig,
   settlementAbi,
 } from '@verity/contracts'
-import { decodeTensors, encodeTensors, hashTensors, namedTensorsFromJson } from '@verity/protocol'
+import {
+  decodeTensors,
+  encodeTensors,
+  hashTensors,
+  namedTensorsFromJson,
+  type Receipt,
+  verifyReceipt,
+} from '@verity/protocol'
 import { createClient, http as sdkHttp, infer as sdkInfer } from '@verity/sdk'
+import OpenAI from 'openai'
 import {
   createPublicClient,
   createTestClient,
@@ -34,7 +42,12 @@ import { allocatePorts } from './devnet/allocatePorts.ts'
 import { loadPeerId } from './devnet/loadPeerId.ts'
 import { spawnNodeProcess } from './devnet/nodeProcess.ts'
 import { devnetNodeFlags } from './devnet/options.ts'
-import { createChainClients, ensureNodeRegistered, nodeRoleBits } from './devnet/registerOnChain.ts'
+import {
+  createChainClients,
+  ensureModelRegistered,
+  ensureNodeRegistered,
+  nodeRoleBits,
+} from './devnet/registerOnChain.ts'
 import type { DevnetSummary } from './devnet/startDevnet.ts'
 import { runCli } from './test/runCli.ts'
 
@@ -602,6 +615,85 @@ test('behavior: a contract asks InferenceHub for an inference; devnet nodes exec
   assert.equal(hashTensors(outputs), direct.receipt.result.outputHash)
   const logits = Array.from(outputs.logits!.data as Int32Array)
   assert.equal(logits.indexOf(Math.max(...logits)), 6)
+})
+
+test('behavior: the openai client on a devnet gateway chats with stories260K (published on node 1, fetched over IPFS): greedy reference reproduced, receipts co-signed by a quorum of 2', {
+  timeout: 180_000,
+}, async (t) => {
+  const stories = fileURLToPath(
+    new URL('../../../../shared/assets/llm/stories260K.gguf', import.meta.url),
+  )
+  if (!existsSync(stories)) {
+    t.skip('../shared/assets absent: stories260K not available')
+    return
+  }
+  const { summary } = first
+  const publish = await cli(
+    '--json',
+    'model',
+    'publish',
+    stories,
+    '--name',
+    'stories260k',
+    '--license',
+    'MIT',
+    '--node',
+    summary.nodes[0]!.url,
+  )
+  assert.equal(publish.code, 0, publish.stdout)
+  // registered on-chain by its creator: other nodes only believe a name the registry confirms
+  const published = publish.json() as { cid: string; manifestHash: `0x${string}` }
+  const creator = summary.testKeys.find((k) => k.role === 'model creator')!
+  await ensureModelRegistered(
+    createChainClients(parseNetworkConfig(await readFile(join(dataDir, 'network.json'), 'utf8'))),
+    {
+      account: privateKeyToAccount(creator.privateKey),
+      name: 'stories260k',
+      cid: published.cid,
+      manifestHash: published.manifestHash,
+      royaltyBps: 1000,
+    },
+  )
+  const reference = JSON.parse(
+    await readFile(join(dirname(stories), 'stories260K_expected_greedy.json'), 'utf8'),
+  ) as { expected_stdout: string }
+  const openai = new OpenAI({
+    baseURL: `${summary.nodes[1]!.url}/v1`,
+    apiKey: 'unused',
+    maxRetries: 0,
+    defaultHeaders: { 'verity-mode': 'reexec', 'verity-quorum': '2' },
+  })
+  const completion = await openai.completions.create({
+    model: 'stories260k',
+    prompt: 'Once upon a time',
+    max_tokens: 48,
+    temperature: 0,
+  })
+  const text = completion.choices[0]?.text ?? ''
+  assert.ok(reference.expected_stdout.startsWith(`Once upon a time${text}`), JSON.stringify(text))
+  const receipt = (completion as unknown as { receipt: Receipt }).receipt
+  assert.equal((await verifyReceipt(receipt)).valid, true)
+  assert.equal(receipt.quorum?.attestations.filter((a) => a.agree).length, 2)
+
+  // chat, streaming and not: the same tokens, each receipt co-signed and valid offline
+  const request = {
+    model: 'stories260k',
+    messages: [{ role: 'user' as const, content: 'Once upon a time' }],
+    max_tokens: 24,
+    temperature: 0,
+  }
+  const plain = await openai.chat.completions.create(request)
+  let streamed = ''
+  let streamedReceipt: Receipt | undefined
+  for await (const chunk of await openai.chat.completions.create({ ...request, stream: true })) {
+    streamed += chunk.choices[0]?.delta?.content ?? ''
+    streamedReceipt = (chunk as unknown as { receipt?: Receipt }).receipt ?? streamedReceipt
+  }
+  assert.equal(streamed, plain.choices[0]?.message.content)
+  for (const r of [(plain as unknown as { receipt: Receipt }).receipt, streamedReceipt!]) {
+    assert.equal((await verifyReceipt(r)).valid, true)
+    assert.equal(r.quorum?.attestations.filter((a) => a.agree).length, 2)
+  }
 })
 
 test('behavior: a verifier that stops answering (SIGSTOP) is replaced after the verify timeout and the job completes', {

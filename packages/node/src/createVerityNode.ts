@@ -299,6 +299,9 @@ export async function createVerityNode(
     { domain, unsignedDeadlineSeconds: options.unsignedDeadlineSeconds },
     {
       store,
+      // a model this node lacks is looked up on peers and fetched, as for /v1/infer
+      resolve: (reference: string, signal?: AbortSignal) =>
+        models.resolve(reference, { lookup: true, signal }),
       account,
       logger,
       registry: metrics.registry,

@@ -107,6 +107,11 @@ export function createTextService(
      */
     engineFor?: ((manifest: StoredModel['manifest']) => TextEngine) | undefined
     store: ModelStore
+    /**
+     * Resolves a model reference (default: the store only). The node passes its model service, so
+     * a model it lacks is fetched from peers on first use.
+     */
+    resolve?: ((reference: string, signal?: AbortSignal) => Promise<StoredModel>) | undefined
     account: LocalAccount
     logger: NodeLogger
     registry?: Registry | undefined
@@ -183,7 +188,9 @@ export function createTextService(
       loaded.clear()
     },
     async generate(call) {
-      const model = await store.resolve(call.model)
+      const model = await (components.resolve
+        ? components.resolve(call.model, call.signal)
+        : store.resolve(call.model))
       if (model.manifest.format !== 'gguf' || !model.manifest.gguf)
         throw new BaseError(
           'MODE_UNSUPPORTED',
