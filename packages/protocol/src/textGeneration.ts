@@ -104,7 +104,7 @@ export type TextSection = z.infer<typeof textSectionSchema>
  * ```
  */
 export const defaultGenerationParams: Readonly<GenerationParams> = Object.freeze({
-  maxTokens: 256,
+  maxTokens: 128,
   temperature: 1,
   topP: 1,
   topK: 40,

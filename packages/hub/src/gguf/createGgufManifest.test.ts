@@ -122,7 +122,7 @@ describe('createGgufManifest', () => {
       batchSize: 64,
       ubatchSize: 64,
       threads: 1,
-      maxTokens: 64,
+      maxTokens: 63, // the prompt needs one token of the context
     })
     assert.deepEqual(defaultGgufDecoding(1 << 20), {
       contextSize: 2048,

@@ -65,7 +65,8 @@ export function defaultGgufDecoding(contextLength: number): GgufDecoding {
     batchSize,
     ubatchSize: batchSize,
     threads: 1,
-    maxTokens: Math.min(maxDefaultTokens, contextSize),
+    // a prompt needs at least one token of the context
+    maxTokens: Math.max(1, Math.min(maxDefaultTokens, contextSize - 1)),
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type GenerationParams,
   type Hash,
   type InferenceRequestMessage,
+  isBaseError,
   type Receipt,
   type TextInput,
   type TextSection,
@@ -197,6 +198,12 @@ export function createTextService(
           `Model ${model.manifest.name} is a ${model.manifest.format} model; chat and completions need a GGUF model.`,
           { metaMessages: ['Use POST /v1/infer for tensor models.'] },
         )
+      if (call.params.responseFormat !== 'text')
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          `response_format ${call.params.responseFormat} is not supported yet: this node cannot constrain generation to JSON.`,
+          { details: 'response_format', metaMessages: ['Send {"type": "text"} or leave it out.'] },
+        )
       const limit = model.manifest.gguf.decoding.maxTokens
       if (call.params.maxTokens > limit)
         throw new BaseError(
@@ -246,6 +253,14 @@ export function createTextService(
             : await engine.complete({ ...common, prompt: call.input.prompt })
       } catch (error) {
         generations.inc({ status: call.signal?.aborted ? 'aborted' : 'failed' })
+        if (isBaseError(error, 'TENSOR_TOO_LARGE') && /context/i.test(error.shortMessage))
+          throw new BaseError('CONTEXT_OVERFLOW', error.shortMessage, {
+            details: 'messages',
+            metaMessages: [
+              `The model's pinned context is ${model.manifest.gguf.decoding.contextSize} tokens: shorten the prompt or lower max_tokens.`,
+            ],
+            cause: error,
+          })
         throw error
       }
       generations.inc({ status: 'done' })

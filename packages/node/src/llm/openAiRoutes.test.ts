@@ -139,6 +139,34 @@ test('error: bad requests get OpenAI-style 4xx errors and the node keeps serving
       'INVALID_ARGUMENT',
     ],
     [{ model: 'tiny', messages: [{ role: 'user', content: 'x' }], n: 3 }, 400, 'INVALID_ARGUMENT'],
+    // the tiny model's context is 256 tokens
+    [
+      {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'once upon a time '.repeat(100) }],
+        max_tokens: 8,
+      },
+      400,
+      'CONTEXT_OVERFLOW',
+    ],
+    [
+      {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: { type: 'json_object' },
+      },
+      400,
+      'INVALID_ARGUMENT',
+    ],
+    [
+      {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: { type: 'json_schema', json_schema: {} },
+      },
+      400,
+      'INVALID_ARGUMENT',
+    ],
   ]
   for (const [body, status, code] of cases) {
     const response = await fetch(`${url}/v1/chat/completions`, {
@@ -164,13 +192,14 @@ test('error: bad requests get OpenAI-style 4xx errors and the node keeps serving
     openai.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
     (error: { status?: number }) => error.status === 404,
   )
+  // no max_tokens: the default (128) fits the tiny model's limit (its context minus one)
   const ok = await openai.chat.completions.create({
     model: 'tiny',
     messages: [{ role: 'user', content: 'hello' }],
-    max_tokens: 2,
     temperature: 0,
   })
   assert.equal(ok.choices.length, 1)
+  assert.equal(receiptOf(ok).text?.params.maxTokens, 128)
 })
 
 test('behavior: a client that disconnects mid-stream frees the engine for the next request', async () => {
