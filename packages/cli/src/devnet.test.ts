@@ -723,6 +723,9 @@ test('behavior: a verifier that stops answering (SIGSTOP) is replaced after the 
   const inputs = namedTensorsFromJson(
     JSON.parse(await readFile(join(summary.samples, 'digit-3.int8.json'), 'utf8')),
   )
+  // every peer holds the model first (quorum 3 draws them all): a verifier that has to fetch it
+  // could otherwise ask the frozen node and time out itself
+  await sdkInfer(client, { model: int8.cid, inputs, mode: 'reexec', quorum: 3 })
   process.kill(pid, 'SIGSTOP')
   try {
     // node 1 draws 2 of its 3 peers per job: within a few jobs it draws the frozen node 4
