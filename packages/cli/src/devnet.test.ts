@@ -703,11 +703,17 @@ test('behavior: a verifier that stops answering (SIGSTOP) is replaced after the 
   const [node1, , , node4] = summary.nodes
   const requester = summary.testKeys.find((k) => k.role === 'requester')!
   const int8 = summary.models.find((m) => m.name === 'digits-mlp-int8')!
-  const [line] = (await processesUsing(join(dataDir, 'node-4'))).filter((l) =>
-    l.includes('main.ts'),
-  )
-  assert.ok(line, 'node 4 runs')
-  const pid = Number(line.split(' ')[0])
+  // the node-4 daemon: its full command line names its data directory and the node's main.ts
+  // (processesUsing cuts command lines short, and a long checkout path pushes main.ts out)
+  let pid = 0
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    if (cmdline.includes(join(dataDir, 'node-4')) && cmdline.includes('main.ts'))
+      pid = Number(entry)
+  }
+  const log = await readFile(join(dataDir, 'node-4', 'node.log'), 'utf8').catch(() => '')
+  assert.ok(pid > 0, `node 4 runs; the end of its log:\n${log.slice(-3000)}`)
   const timeouts = async () => {
     const text = await (await fetch(`${node1!.url}/v1/metrics`)).text()
     const found = text
