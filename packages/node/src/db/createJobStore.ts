@@ -176,6 +176,27 @@ function rowToJob(row: JobRow): JobRecord {
 }
 
 /**
+ * Runs `body` in one `BEGIN IMMEDIATE` transaction of `database`: committed when it returns,
+ * rolled back when it throws (the error goes on).
+ *
+ * @example
+ * ```ts
+ * const inserted = inTransaction(database, () => insert.run(values).changes)
+ * ```
+ */
+export function inTransaction<T>(database: DatabaseSync, body: () => T): T {
+  database.exec('BEGIN IMMEDIATE')
+  try {
+    const result = body()
+    database.exec('COMMIT')
+    return result
+  } catch (error) {
+    database.exec('ROLLBACK')
+    throw error
+  }
+}
+
+/**
  * Opens the node database with its durability settings (WAL, `synchronous=FULL`, foreign keys, a
  * busy timeout) and migrates it to the latest schema. The job store and the verification store
  * each hold a connection to the same file.
@@ -270,17 +291,7 @@ export function createJobStore(options: JobStoreOptions): JobStore {
     counts: database.prepare('SELECT status, COUNT(*) AS count FROM jobs GROUP BY status'),
   }
 
-  function transaction<T>(body: () => T): T {
-    database.exec('BEGIN IMMEDIATE')
-    try {
-      const result = body()
-      database.exec('COMMIT')
-      return result
-    } catch (error) {
-      database.exec('ROLLBACK')
-      throw error
-    }
-  }
+  const transaction = <T>(body: () => T): T => inTransaction(database, body)
 
   function get(id: string): JobRecord | undefined {
     const row = statements.get.get(id) as JobRow | undefined

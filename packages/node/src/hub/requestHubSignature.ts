@@ -1,6 +1,7 @@
-import { BaseError, ErrorCode, type HubResultMessage } from '@verity/protocol'
+import { BaseError, type HubResultMessage } from '@verity/protocol'
 import { getAddress, isAddress, isAddressEqual, type TypedDataDomain } from 'viem'
 import type { NodePeer } from '../verification/peerDirectory.ts'
+import { postToPeer } from '../verification/postToPeer.ts'
 import { checkHubSignature, type HubSigned } from './hubResult.ts'
 
 /**
@@ -25,30 +26,6 @@ export type RequestHubSignatureParameters = {
   fetch?: typeof fetch | undefined
 }
 
-const maxAnswerBytes = 16 * 1024
-const knownCodes = new Set<string>(Object.values(ErrorCode))
-
-async function readBounded(response: Response): Promise<string> {
-  const reader = response.body?.getReader()
-  if (!reader) return ''
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxAnswerBytes) {
-      await reader.cancel()
-      throw new BaseError(
-        'SIGNATURE_INVALID',
-        `The verifier's answer exceeds ${maxAnswerBytes} bytes.`,
-      )
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
 /**
  * Asks one peer to co-sign a hub result (`POST <peer>/v1/hub/verify`) and checks its answer: a
  * low-s `HubResult` signature by that peer over exactly `message`, under the hub's domain — what
@@ -67,60 +44,17 @@ export async function requestHubSignature(
   parameters: RequestHubSignatureParameters,
 ): Promise<HubSigned> {
   const { peer, timeoutMs, message } = parameters
-  const timeout = AbortSignal.timeout(timeoutMs)
-  const signal = parameters.signal ? AbortSignal.any([parameters.signal, timeout]) : timeout
-  const doFetch = parameters.fetch ?? fetch
-  let text: string
-  let status: number
-  try {
-    const response = await doFetch(`${peer.url}/v1/hub/verify`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: parameters.body,
-      signal,
-    })
-    status = response.status
-    text = await readBounded(response)
-  } catch (cause) {
-    if (timeout.aborted)
-      throw new BaseError(
-        'REQUEST_TIMEOUT',
-        `Verifier ${peer.address} did not answer within ${timeoutMs} ms.`,
-        { cause },
-      )
-    if (parameters.signal?.aborted)
-      throw new BaseError('ABORTED', `The call to verifier ${peer.address} was cancelled.`, {
-        cause,
-      })
-    if (cause instanceof BaseError) throw cause
-    throw new BaseError(
-      'PEER_UNREACHABLE',
-      `Verifier ${peer.address} at ${peer.url} is unreachable.`,
-      {
-        details: (cause as Error).message,
-        cause,
-      },
-    )
-  }
-  let answer: Record<string, unknown> | undefined
-  try {
-    const parsed: unknown = JSON.parse(text)
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
-      answer = parsed as Record<string, unknown>
-  } catch {
-    answer = undefined
-  }
-  if (status !== 200) {
-    const error = answer?.error as { code?: unknown; message?: unknown } | undefined
-    const code =
-      typeof error?.code === 'string' && knownCodes.has(error.code)
-        ? (error.code as ErrorCode)
-        : 'HTTP_ERROR'
-    throw new BaseError(
-      code,
-      `Verifier ${peer.address} refused request ${message.requestId} (${status}): ${typeof error?.message === 'string' ? error.message.slice(0, 500) : 'no error body'}`,
-    )
-  }
+  const answer = await postToPeer({
+    peer,
+    path: '/v1/hub/verify',
+    body: parameters.body,
+    what: `request ${message.requestId}`,
+    timeoutMs,
+    maxAnswerBytes: 16 * 1024,
+    oversizeCode: 'SIGNATURE_INVALID',
+    signal: parameters.signal,
+    fetch: parameters.fetch,
+  })
   const signer = answer?.signer
   const signature = answer?.signature
   if (

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { SQLInputValue } from 'node:sqlite'
 import { BaseError, type Hash, type ReceiptLeaf } from '@verity/protocol'
-import { openNodeDatabase } from '../db/createJobStore.ts'
+import { inTransaction, openNodeDatabase } from '../db/createJobStore.ts'
 
 /**
  * Where a settled job is: `quoted` (priced and counted against the payer's escrow before it ran),
@@ -434,17 +434,7 @@ export function createSettlementStore(options: {
     pendingFees: database.prepare(`SELECT fee FROM settlement_items WHERE status IN ${unsettled}`),
   }
 
-  function transaction<T>(body: () => T): T {
-    database.exec('BEGIN IMMEDIATE')
-    try {
-      const result = body()
-      database.exec('COMMIT')
-      return result
-    } catch (error) {
-      database.exec('ROLLBACK')
-      throw error
-    }
-  }
+  const transaction = <T>(body: () => T): T => inTransaction(database, body)
 
   function get(jobId: string): SettlementItem | undefined {
     const row = statements.get.get(jobId) as ItemRow | undefined
