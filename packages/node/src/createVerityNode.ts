@@ -295,6 +295,21 @@ export async function createVerityNode(
     logger.warn({ fault: options.fault }, 'FAULT INJECTED: this node cheats on purpose')
     verifications = verifications.map((v) => cheatingVerification(v, logger))
   }
+  // every connected node settles: executors commit their receipts, verifiers withdraw their share
+  const settlement: Settlement | undefined =
+    chain && settlementStore
+      ? createSettlement(
+          { domain, ...options.settlement },
+          {
+            chain,
+            store: settlementStore,
+            jobs,
+            logger,
+            registry: metrics.registry,
+            now: components.now,
+          },
+        )
+      : undefined
   const text = createTextService(
     { domain, unsignedDeadlineSeconds: options.unsignedDeadlineSeconds },
     {
@@ -308,6 +323,8 @@ export async function createVerityNode(
       now: components.now,
       engineFor: components.textEngineFor,
       reexec,
+      jobs,
+      settlement,
     },
   )
   const verifier = createVerifier(
@@ -324,21 +341,6 @@ export async function createVerityNode(
       signal: controller.signal,
     },
   )
-  // every connected node settles: executors commit their receipts, verifiers withdraw their share
-  const settlement: Settlement | undefined =
-    chain && settlementStore
-      ? createSettlement(
-          { domain, ...options.settlement },
-          {
-            chain,
-            store: settlementStore,
-            jobs,
-            logger,
-            registry: metrics.registry,
-            now: components.now,
-          },
-        )
-      : undefined
   const executor = createExecutor(
     {
       domain,

@@ -17,24 +17,16 @@ import {
   modeIds,
   type NamedTensors,
   type Receipt,
-  signatureSchema,
   toBaseError,
-  toTypedDataDomain,
   type VerityDomain,
-  verityTypes,
 } from '@verity/protocol'
-import {
-  getAddress,
-  isAddressEqual,
-  type LocalAccount,
-  recoverTypedDataAddress,
-  zeroAddress,
-} from 'viem'
+import { isAddressEqual, type LocalAccount, zeroAddress } from 'viem'
 import type { JobRecord, JobStore } from './db/createJobStore.ts'
 import type { NodeLogger } from './logger.ts'
 import type { NodeMetrics } from './metrics.ts'
 import type { ModelService } from './models.ts'
 import { requestFromJson, requestToJson } from './requestJson.ts'
+import { checkRequestSignature } from './verification/checkRequestSignature.ts'
 
 /**
  * One inference call as the gateway hands it over: the model reference, decoded input tensors and,
@@ -198,9 +190,6 @@ export type ExecutorComponents = {
   now?: (() => number) | undefined
 }
 
-// secp256k1 group order / 2: signatures with a larger s are malleable copies; verifyReceipt
-// refuses them, so the node must not accept them either.
-const halfOrder = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
 const emptyParamsHash = hashCanonicalJson({})
 const modeById = Object.fromEntries(
   Object.entries(modeIds).map(([mode, id]) => [id, mode]),
@@ -341,42 +330,13 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
         'INVALID_ARGUMENT',
         'A signed request needs "requester" (the signer address).',
       )
-    const parsedSignature = signatureSchema.safeParse(call.signature)
-    if (!parsedSignature.success || BigInt(`0x${call.signature.slice(66, 130)}`) > halfOrder)
-      throw new BaseError(
-        'SIGNATURE_INVALID',
-        'The signature is not a 65-byte low-s secp256k1 signature.',
-        {
-          metaMessages: ['Send it as 0x-prefixed lowercase hex, as viem signTypedData returns it.'],
-        },
-      )
-    let recovered: `0x${string}`
-    try {
-      recovered = await recoverTypedDataAddress({
-        domain: toTypedDataDomain(options.domain),
-        types: verityTypes,
-        primaryType: 'InferenceRequest',
-        message: request,
-        signature: call.signature,
-      })
-    } catch (cause) {
-      throw new BaseError('SIGNATURE_INVALID', 'The request signature cannot be recovered.', {
-        details: (cause as Error).message.split('\n')[0],
-        cause,
-      })
-    }
-    if (!isAddressEqual(recovered, call.requester))
-      throw new BaseError(
-        'SIGNATURE_INVALID',
-        `The request signature recovers to ${recovered}, not the requester ${call.requester}.`,
-        {
-          metaMessages: [
-            `Sign the InferenceRequest under this node's domain (chain ${options.domain.chainId}${options.domain.verifyingContract ? `, contract ${options.domain.verifyingContract}` : ''}; see GET /v1/network).`,
-            'Any changed field (model, hashes, mode, fee, nonce, deadline) changes the signer.',
-          ],
-        },
-      )
-    return { request, requester: getAddress(call.requester), signature: call.signature }
+    const requester = await checkRequestSignature({
+      request,
+      requester: call.requester,
+      signature: call.signature,
+      domain: options.domain,
+    })
+    return { request, requester, signature: call.signature }
   }
 
   function fromStore(job: JobRecord): InferResult {

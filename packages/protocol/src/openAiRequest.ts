@@ -1,9 +1,11 @@
 import { BaseError } from './errors.ts'
+import { parseResponseJsonSchema } from './responseJsonSchema.ts'
 import {
   type ChatMessage,
   defaultGenerationParams,
   type GenerationParams,
   generationParamsSchema,
+  type ResponseFormat,
   type TextInput,
   textInputSchema,
 } from './textGeneration.ts'
@@ -61,6 +63,39 @@ function optionalNumber(body: Record<string, unknown>, name: string): number | u
   if (typeof value !== 'number' || !Number.isFinite(value))
     throw invalid(name, `"${name}" must be a number; got ${JSON.stringify(value)}.`)
   return value
+}
+
+/** OpenAI's `response_format`: `{type: text | json_object}` or `{type: json_schema, json_schema: {name, schema, strict}}`. */
+function parseResponseFormat(value: unknown): ResponseFormat {
+  if (value === undefined || value === null) return 'text'
+  const format = value as { type?: unknown; json_schema?: unknown }
+  if (typeof value === 'object' && (format.type === 'text' || format.type === 'json_object'))
+    return format.type
+  if (typeof value !== 'object' || format.type !== 'json_schema')
+    throw invalid(
+      'response_format',
+      '"response_format" must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}.',
+    )
+  const spec = format.json_schema as { name?: unknown; schema?: unknown; strict?: unknown }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
+    throw invalid(
+      'response_format',
+      '"response_format.json_schema" must be an object with "schema".',
+    )
+  if (
+    spec.name !== undefined &&
+    (typeof spec.name !== 'string' || !/^[\w-]{1,64}$/.test(spec.name))
+  )
+    throw invalid(
+      'response_format',
+      '"response_format.json_schema.name" must be 1 to 64 letters, digits, _ or -.',
+    )
+  const schema = parseResponseJsonSchema(spec.schema)
+  return {
+    type: 'json_schema',
+    ...(spec.name === undefined ? {} : { name: spec.name as string }),
+    schema,
+  }
 }
 
 function content(value: unknown, index: number): string {
@@ -168,16 +203,7 @@ export function parseOpenAiRequest(kind: 'chat' | 'completion', value: unknown):
   else if (Array.isArray(body.stop)) stop = body.stop as string[]
   else if (body.stop !== undefined && body.stop !== null)
     throw invalid('stop', '"stop" must be a string or an array of strings.')
-  const format = body.response_format as { type?: unknown } | undefined | null
-  if (
-    format !== undefined &&
-    format !== null &&
-    (typeof format !== 'object' || (format.type !== 'text' && format.type !== 'json_object'))
-  )
-    throw invalid(
-      'response_format',
-      '"response_format" must be {"type": "text"} or {"type": "json_object"}.',
-    )
+  const responseFormat = parseResponseFormat(body.response_format)
   const params = {
     maxTokens: maxTokens ?? defaultGenerationParams.maxTokens,
     temperature: optionalNumber(body, 'temperature') ?? defaultGenerationParams.temperature,
@@ -185,7 +211,7 @@ export function parseOpenAiRequest(kind: 'chat' | 'completion', value: unknown):
     topK: optionalNumber(body, 'top_k') ?? defaultGenerationParams.topK,
     seed: optionalNumber(body, 'seed') ?? defaultGenerationParams.seed,
     stop,
-    responseFormat: (format?.type as 'text' | 'json_object' | undefined) ?? 'text',
+    responseFormat,
   }
   const parsedParams = generationParamsSchema.safeParse(params)
   if (!parsedParams.success) {

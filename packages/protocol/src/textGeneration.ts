@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { BaseError } from './errors.ts'
 import { type Hash, hashCanonicalJson } from './hash.ts'
+import { parseResponseJsonSchema } from './responseJsonSchema.ts'
 
 /**
  * Text generation (GGUF models) in receipts. The signed request fields stay the same as for
@@ -34,6 +35,30 @@ export const textInputSchema = z.union([
 
 export type TextInput = z.infer<typeof textInputSchema>
 
+/**
+ * What the output must look like: free `text`, any JSON object (`json_object`), or JSON matching a
+ * schema (`json_schema`, the subset {@link parseResponseJsonSchema} accepts). JSON modes constrain
+ * every token with a grammar, so they are part of the parameters the receipt covers.
+ */
+export const responseFormatSchema = z.union([
+  z.enum(['text', 'json_object']),
+  z
+    .object({
+      type: z.literal('json_schema'),
+      name: z.string().min(1).max(64).optional(),
+      schema: z.record(z.string(), z.unknown()).superRefine((schema, context) => {
+        try {
+          parseResponseJsonSchema(schema)
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message })
+        }
+      }),
+    })
+    .strict(),
+])
+
+export type ResponseFormat = z.infer<typeof responseFormatSchema>
+
 /** Every field that changes the generated tokens, defaults filled in. */
 export const generationParamsSchema = z
   .object({
@@ -57,7 +82,7 @@ export const generationParamsSchema = z
       .min(0)
       .max(2 ** 32 - 1),
     stop: z.array(z.string().min(1).max(256)).max(16),
-    responseFormat: z.enum(['text', 'json_object']),
+    responseFormat: responseFormatSchema,
   })
   .strict()
 
@@ -158,4 +183,28 @@ export function hashGenerationParams(params: GenerationParams): Hash {
  */
 export function hashTextOutput(output: TextOutput): Hash {
   return hashCanonicalJson(parse(textOutputSchema, output, 'text output'))
+}
+
+/** The schema `json_object` stands for: any JSON object. */
+const anyJsonObject: Readonly<Record<string, unknown>> = Object.freeze({
+  type: 'object',
+  additionalProperties: true,
+})
+
+/**
+ * The JSON schema a response format constrains generation to: `undefined` for `text`, any object
+ * for `json_object`, the request's schema for `json_schema`. Executor and verifiers derive the
+ * grammar the same way from the receipt's `params.responseFormat`.
+ *
+ * @example
+ * ```ts
+ * jsonSchemaOfResponseFormat('json_object') // { type: 'object', additionalProperties: true }
+ * ```
+ */
+export function jsonSchemaOfResponseFormat(
+  format: ResponseFormat,
+): Readonly<Record<string, unknown>> | undefined {
+  if (format === 'text') return undefined
+  if (format === 'json_object') return anyJsonObject
+  return format.schema
 }

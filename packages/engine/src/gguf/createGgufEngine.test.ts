@@ -266,6 +266,56 @@ test('behavior: a stop string ends generation before it, and replay agrees', asy
   )
 })
 
+test('behavior: a JSON schema constrains every token; the output parses, matches and replays by regeneration', async (t) => {
+  if (!assetPath(modelFile)) return t.skip(assetsAbsent)
+  const engine = await sharedEngine()
+  const jsonSchema = {
+    type: 'object',
+    properties: { happy: { type: 'boolean' }, mood: { enum: ['sad', 'glad'] } },
+    required: ['happy', 'mood'],
+  }
+  const constrained = await engine.complete({ id, prompt, maxTokens: 64, jsonSchema })
+  assert.equal(constrained.finishReason, 'stop', constrained.text)
+  const value = JSON.parse(constrained.text) as { happy: unknown; mood: unknown }
+  assert.deepEqual(Object.keys(value), ['happy', 'mood'])
+  assert.equal(typeof value.happy, 'boolean')
+  assert.ok(value.mood === 'sad' || value.mood === 'glad')
+  assert.deepEqual(constrained.jsonSchema, jsonSchema)
+  const again = await engine.complete({ id, prompt, maxTokens: 64, jsonSchema })
+  assert.deepEqual(again.tokens, constrained.tokens)
+  // The same prompt without the grammar is a story, not JSON.
+  const free = await engine.complete({ id, prompt, maxTokens: 16 })
+  assert.notEqual(free.text.trim()[0], '{')
+
+  const verdict = await engine.replay({ id, ...constrained })
+  assert.deepEqual(
+    { ok: verdict.ok, method: verdict.method, text: verdict.text },
+    { ok: true, method: 'regeneration', text: constrained.text },
+  )
+  const tokens = [...constrained.tokens]
+  tokens[2] = tokens[2] === 300 ? 301 : 300
+  const changed = await engine.replay({ id, ...constrained, tokens })
+  assert.equal(changed.ok, false)
+  assert.equal(changed.firstMismatch?.index, 2)
+  // Replayed without the grammar, the constrained tokens are not what greedy decoding picks.
+  const { jsonSchema: _, ...unconstrained } = constrained
+  assert.equal((await engine.replay({ id, ...unconstrained })).ok, false)
+  // Any JSON object.
+  const object = await engine.complete({
+    id,
+    prompt,
+    maxTokens: 48,
+    jsonSchema: { type: 'object', additionalProperties: true },
+  })
+  assert.equal(object.text.trimStart()[0], '{')
+  if (object.finishReason === 'stop') assert.equal(typeof JSON.parse(object.text), 'object')
+  await rejectsWith(
+    engine.complete({ id, prompt, maxTokens: 8, jsonSchema: { type: 'string', pattern: 'a+' } }),
+    'INVALID_ARGUMENT',
+    '"pattern" is not supported',
+  )
+})
+
 test('behavior: replay accepts the real output and rejects it with one token changed', async (t) => {
   if (!assetPath(modelFile)) return t.skip(assetsAbsent)
   const engine = await sharedEngine()

@@ -9,6 +9,7 @@ import {
   hashManifest,
   type Manifest,
   parseManifest,
+  parseResponseJsonSchema,
 } from '@verity/protocol'
 import { createGgufEngineDescriptor } from './ggufEngineDescriptor.ts'
 import {
@@ -146,6 +147,11 @@ function checkTokenArray(
       `${name}[${bad}] is ${JSON.stringify(value[bad])}; expected a token id from 0 to ${vocabSize - 1}.`,
     )
   return [...value] as number[]
+}
+
+function checkJsonSchema(schema: unknown): Readonly<Record<string, unknown>> | null {
+  if (schema === undefined || schema === null) return null
+  return parseResponseJsonSchema(schema)
 }
 
 function checkStop(stop: unknown, maxStopStrings: number): string[] {
@@ -492,6 +498,7 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
     const requested = checkMaxTokens(parameters.maxTokens, info)
     const stop = checkStop(parameters.stop, resolved.maxStopStrings)
     const sampling = resolveSampling(parameters)
+    const jsonSchema = checkJsonSchema(parameters.jsonSchema)
     const { onToken } = parameters
     if (onToken !== undefined && typeof onToken !== 'function')
       throw invalid(`onToken is ${typeof onToken}; expected a function.`)
@@ -509,6 +516,7 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
       fitMaxTokens: requested === undefined,
       stop,
       sampling,
+      jsonSchema,
       stream: onToken !== undefined,
     }
     try {
@@ -541,6 +549,7 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
         maxTokens: reply.maxTokens,
         stop,
         sampling,
+        ...(jsonSchema ? { jsonSchema } : {}),
         usage: {
           promptTokens: reply.promptTokens.length,
           completionTokens: reply.tokens.length,
@@ -771,9 +780,10 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
           'sampling is required to replay a completion (the result of complete has it).',
         )
       const sampling = resolveSampling(parameters.sampling)
+      const jsonSchema = checkJsonSchema(parameters.jsonSchema)
       const reply = await exclusive(id, entry, signal, (process) =>
         process.request<GgufReplayReply>(
-          { type: 'replay', id, promptTokens, tokens, maxTokens, stop, sampling },
+          { type: 'replay', id, promptTokens, tokens, maxTokens, stop, sampling, jsonSchema },
           callOptions(`replaying with model "${id}"`, 'ENGINE_RUN_FAILED', {
             timeoutMs,
             signal,
@@ -787,6 +797,7 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
         text: reply.text,
         finishReason: reply.finishReason,
         checkedTokens: reply.checkedTokens,
+        method: reply.method,
         durationMs: performance.now() - started,
       }
       return result

@@ -14,6 +14,8 @@ import {
   getLlama,
   JinjaTemplateChatWrapper,
   type LlamaContextSequence,
+  type LlamaGrammar,
+  LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
   type Token,
@@ -69,6 +71,12 @@ const llama = await getLlama({
   logger: (_level, message) => process.stderr.write(`${message}\n`),
 })
 const models = new Map<string, Loaded>()
+// Grammars by canonical schema text (building one parses the schema into GBNF: reuse them).
+const grammars = new Map<string, Promise<LlamaGrammar>>()
+const maxGrammars = 64
+// node-llama-cpp's JSON-schema grammars end a complete value with this (then only newlines):
+// generation stops there, and the text is the JSON alone.
+const jsonTerminator = '\n\n\n\n'
 const cancelled = new Set<number>()
 
 function failure(code: ErrorCode, message: string, cause?: unknown): Outcome {
@@ -302,6 +310,173 @@ function samplerOptions(sampling: TextSampling) {
   }
 }
 
+/** `{}`-free canonical text of a schema (sorted keys), the grammar cache key. */
+function canonicalSchema(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalSchema).join(',')}]`
+  if (typeof value === 'object' && value !== null)
+    return `{${Object.keys(value)
+      .sort()
+      .map(
+        (key) =>
+          `${JSON.stringify(key)}:${canonicalSchema((value as Record<string, unknown>)[key])}`,
+      )
+      .join(',')}}`
+  return JSON.stringify(value)
+}
+
+/** node-llama-cpp knows `oneOf`; `anyOf` generates the same alternatives. */
+function toGbnfSchema(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toGbnfSchema)
+  if (typeof value !== 'object' || value === null) return value
+  return Object.fromEntries(
+    Object.entries(value).map(([key, entry]) => [
+      key === 'anyOf' ? 'oneOf' : key,
+      toGbnfSchema(entry),
+    ]),
+  )
+}
+
+function grammarFor(schema: Readonly<Record<string, unknown>>): Promise<LlamaGrammar> {
+  const key = canonicalSchema(schema)
+  let grammar = grammars.get(key)
+  if (grammar === undefined) {
+    if (grammars.size >= maxGrammars) grammars.delete(grammars.keys().next().value as string)
+    grammar = llama.createGrammarForJsonSchema(toGbnfSchema(schema) as never).catch((cause) => {
+      grammars.delete(key)
+      throw new WorkerFailure(
+        'INVALID_ARGUMENT',
+        `The JSON schema cannot be turned into a grammar: ${cause instanceof Error ? cause.message : String(cause)}`,
+      )
+    })
+    grammars.set(key, grammar)
+  }
+  return grammar
+}
+
+type GenerationRun = {
+  tokens: Token[]
+  text: string
+  finishReason: GgufGenerateReply['finishReason']
+  firstTokenMs: number
+  cancelled: boolean
+}
+
+/**
+ * Generates from `promptTokens` (the sequence is cleared first), under the sampling, stop strings,
+ * token limit and optional JSON grammar of a request: what `generate` runs, and what a replay of
+ * a grammar-constrained output runs again.
+ */
+async function runGeneration(
+  requestId: number,
+  loaded: Loaded,
+  promptTokens: Token[],
+  options: {
+    maxTokens: number
+    stop: readonly string[]
+    sampling: TextSampling
+    jsonSchema: Readonly<Record<string, unknown>> | null
+    stream: boolean
+    started: number
+  },
+): Promise<GenerationRun> {
+  const { maxTokens, sampling, jsonSchema, stream, started } = options
+  const grammar = jsonSchema ? await grammarFor(jsonSchema) : undefined
+  const stop = grammar ? [...options.stop, jsonTerminator] : options.stop
+  const { sequence } = loaded
+  await sequence.clearHistory()
+  const output = createOutputTracker(loaded, promptTokens, stop, maxTokens)
+  const tokens: Token[] = []
+  let finishReason: GgufGenerateReply['finishReason'] = 'length'
+  let firstTokenMs = 0
+  let wasCancelled = cancelled.has(requestId)
+  if (!wasCancelled) {
+    const iterator = sequence.evaluate(promptTokens, {
+      ...samplerOptions(sampling),
+      ...(grammar
+        ? {
+            grammarEvaluationState: new LlamaGrammarEvaluationState({
+              model: loaded.model,
+              grammar,
+            }),
+          }
+        : {}),
+      yieldEogToken: true,
+    })
+    try {
+      for await (const token of iterator) {
+        if (tokens.length === 0) firstTokenMs = performance.now() - started
+        tokens.push(token)
+        const step = output.push(token)
+        if (stream) {
+          const event: GgufWorkerReply = {
+            type: 'token',
+            requestId,
+            index: tokens.length - 1,
+            token,
+            text: step.release,
+          }
+          process.send?.(event)
+        }
+        if (step.done) {
+          finishReason = step.finishReason
+          break
+        }
+        if (cancelled.has(requestId)) {
+          wasCancelled = true
+          break
+        }
+      }
+    } finally {
+      await iterator.return()
+    }
+  }
+  return { tokens, text: output.text, finishReason, firstTokenMs, cancelled: wasCancelled }
+}
+
+/**
+ * Checks a grammar-constrained claim by generating again under the same grammar and comparing the
+ * token ids (the grammar's state cannot be fed into a batched teacher-forced pass).
+ */
+async function replayByRegeneration(
+  requestId: number,
+  loaded: Loaded,
+  call: ReplayCall,
+): Promise<GgufReplayReply> {
+  const promptTokens = call.promptTokens as Token[]
+  const run = await runGeneration(requestId, loaded, promptTokens, {
+    maxTokens: call.maxTokens,
+    stop: call.stop,
+    sampling: call.sampling,
+    jsonSchema: call.jsonSchema,
+    stream: false,
+    started: performance.now(),
+  })
+  await loaded.sequence.clearHistory()
+  if (run.cancelled) return { ...cancelledReplayValue(run.text, run.finishReason) }
+  const claimed = call.tokens
+  let firstMismatch: TextReplayMismatch | undefined
+  const common = Math.min(claimed.length, run.tokens.length)
+  for (let index = 0; index < common && !firstMismatch; index++)
+    if (claimed[index] !== run.tokens[index])
+      firstMismatch = { index, expected: run.tokens[index]!, actual: claimed[index]! }
+  if (!firstMismatch && claimed.length !== run.tokens.length)
+    firstMismatch = {
+      index: common,
+      expected: run.tokens[common] ?? null,
+      actual: claimed[common] ?? null,
+    }
+  return {
+    ok: firstMismatch === undefined,
+    ...(firstMismatch ? { firstMismatch } : {}),
+    nearTies: [],
+    text: run.text,
+    finishReason: run.finishReason,
+    checkedTokens: run.tokens.length,
+    method: 'regeneration',
+    cancelled: false,
+  }
+}
+
 async function generate(requestId: number, call: GgufGenerateCall): Promise<Outcome> {
   const started = performance.now()
   try {
@@ -326,51 +501,21 @@ async function generate(requestId: number, call: GgufGenerateCall): Promise<Outc
       ? Math.min(call.maxTokens, settings.contextSize - promptTokens.length)
       : call.maxTokens
     checkFits(promptTokens.length, Math.max(1, maxTokens))
-    const { sequence } = loaded
-    await sequence.clearHistory()
-    const output = createOutputTracker(loaded, promptTokens, call.stop, maxTokens)
-    const tokens: Token[] = []
-    let finishReason: GgufGenerateReply['finishReason'] = 'length'
-    let firstTokenMs = 0
-    let wasCancelled = cancelled.has(requestId)
-    if (!wasCancelled) {
-      const iterator = sequence.evaluate(promptTokens, {
-        ...samplerOptions(call.sampling),
-        yieldEogToken: true,
-      })
-      try {
-        for await (const token of iterator) {
-          if (tokens.length === 0) firstTokenMs = performance.now() - started
-          tokens.push(token)
-          const step = output.push(token)
-          if (call.stream) {
-            const event: GgufWorkerReply = {
-              type: 'token',
-              requestId,
-              index: tokens.length - 1,
-              token,
-              text: step.release,
-            }
-            process.send?.(event)
-          }
-          if (step.done) {
-            finishReason = step.finishReason
-            break
-          }
-          if (cancelled.has(requestId)) {
-            wasCancelled = true
-            break
-          }
-        }
-      } finally {
-        await iterator.return()
-      }
-    }
+    const run = await runGeneration(requestId, loaded, promptTokens, {
+      maxTokens,
+      stop: call.stop,
+      sampling: call.sampling,
+      jsonSchema: call.jsonSchema,
+      stream: call.stream,
+      started,
+    })
+    const { tokens, finishReason, firstTokenMs } = run
+    const wasCancelled = run.cancelled
     cancelled.delete(requestId)
     const value: GgufGenerateReply = {
       promptTokens,
       tokens,
-      text: output.text,
+      text: run.text,
       finishReason,
       maxTokens,
       chatTemplate,
@@ -404,6 +549,8 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
     checkTokens(loaded, promptTokens, 'promptTokens')
     checkTokens(loaded, tokens, 'tokens')
     checkFits(promptTokens.length, maxTokens)
+    if (call.jsonSchema)
+      return { ok: true, value: await replayByRegeneration(requestId, loaded, call) }
 
     // Where must generation end, given the claimed tokens? Track them as generation does.
     const output = createOutputTracker(loaded, promptTokens, call.stop, maxTokens)
@@ -498,6 +645,7 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
       text: output.text,
       finishReason,
       checkedTokens: sampled,
+      method: 'teacher-forcing',
       cancelled: false,
     }
     return { ok: true, value }
@@ -511,16 +659,23 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
   }
 }
 
-function cancelledReplay(text: string, finishReason: GgufReplayReply['finishReason']): Outcome {
-  const value: GgufReplayReply = {
+function cancelledReplayValue(
+  text: string,
+  finishReason: GgufReplayReply['finishReason'],
+): GgufReplayReply {
+  return {
     ok: false,
     nearTies: [],
     text,
     finishReason,
     checkedTokens: 0,
+    method: 'teacher-forcing',
     cancelled: true,
   }
-  return { ok: true, value }
+}
+
+function cancelledReplay(text: string, finishReason: GgufReplayReply['finishReason']): Outcome {
+  return { ok: true, value: cancelledReplayValue(text, finishReason) }
 }
 
 async function handle(request: GgufWorkerRequest): Promise<Outcome> {

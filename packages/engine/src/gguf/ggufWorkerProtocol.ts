@@ -65,6 +65,8 @@ export type GgufGenerateCall = {
   fitMaxTokens: boolean
   stop: string[]
   sampling: TextSampling
+  /** Grammar-constrained JSON output (null: free text). */
+  jsonSchema: Readonly<Record<string, unknown>> | null
   /** Send a `token` event per generated token. */
   stream: boolean
 }
@@ -104,6 +106,7 @@ export type GgufReplayReply = {
   text: string
   finishReason: TextFinishReason
   checkedTokens: number
+  method: 'teacher-forcing' | 'regeneration'
   cancelled: boolean
 }
 
@@ -129,6 +132,7 @@ export type GgufWorkerRequest =
       maxTokens: number
       stop: string[]
       sampling: TextSampling
+      jsonSchema: Readonly<Record<string, unknown>> | null
     }
   | { type: 'tokenize'; requestId: number; id: string; text: string }
   | { type: 'promptTokens'; requestId: number; id: string; prompt: GgufGenerateCall['prompt'] }

@@ -127,6 +127,12 @@ export type TextCompleteParameters = {
   onToken?: ((event: TextTokenEvent) => void) | undefined
   signal?: AbortSignal | undefined
   timeoutMs?: number | undefined
+  /**
+   * Constrains every token to JSON matching this schema (the subset `parseResponseJsonSchema`
+   * accepts; `{ type: 'object', additionalProperties: true }` for any object) with a llama.cpp
+   * grammar. Generation stops when the JSON value is complete (the text is the JSON alone).
+   */
+  jsonSchema?: Readonly<Record<string, unknown>> | undefined
 } & TextSamplingInput
 
 /**
@@ -148,6 +154,8 @@ export type TextCompletion = {
   maxTokens: number
   stop: string[]
   sampling: TextSampling
+  /** The schema the output was constrained to, when it was. */
+  jsonSchema?: Readonly<Record<string, unknown>> | undefined
   usage: TextUsage
   /** Wall-clock time of the call, in ms (including waiting for the engine). */
   durationMs: number
@@ -208,6 +216,8 @@ export type TextReplayParameters = {
   maxTokens: number
   stop?: readonly string[] | undefined
   sampling: TextSampling
+  /** The grammar of a constrained generation (a replay then regenerates: see `method`). */
+  jsonSchema?: Readonly<Record<string, unknown>> | undefined
   signal?: AbortSignal | undefined
   timeoutMs?: number | undefined
 }
@@ -245,6 +255,12 @@ export type TextReplayResult = {
   finishReason: TextFinishReason
   /** How many sampler choices were compared. */
   checkedTokens: number
+  /**
+   * `teacher-forcing`: one batched forward pass over prompt + claimed tokens. `regeneration`: a
+   * grammar-constrained output (`jsonSchema`) is regenerated token by token under the same grammar
+   * and compared, because the grammar's state is not available to a batched pass.
+   */
+  method: 'teacher-forcing' | 'regeneration'
   durationMs: number
 }
 

@@ -128,6 +128,12 @@ export type JobStore = {
   markRunning(id: string): number
   /** Stores the receipt and marks the job `done`, in one transaction. */
   complete(id: string, receipt: { receiptJson: string; outputs: Uint8Array }): void
+  /**
+   * Stores a job that ran outside the job queue (a text generation, answered while it streamed)
+   * together with its receipt, as `done`, in one transaction. Returns `false` (and stores nothing)
+   * when a job with this id is already done.
+   */
+  recordFinished(job: NewJob, receipt: { receiptJson: string; outputs: Uint8Array }): boolean
   /** Marks the job `failed` with its error. */
   fail(id: string, error: { code: string; message: string }): void
   get(id: string): JobRecord | undefined
@@ -343,6 +349,32 @@ export function createJobStore(options: JobStoreOptions): JobStore {
           now: at,
         })
         statements.done.run({ id, now: at })
+      })
+    },
+
+    recordFinished(job, receipt) {
+      return transaction(() => {
+        const existing = get(job.id)
+        if (existing?.status === 'done') return false
+        const at = now()
+        if (existing === undefined)
+          statements.insert.run({
+            id: job.id,
+            requester: job.requester,
+            modelCid: job.modelCid,
+            mode: job.mode,
+            request: JSON.stringify(job.request),
+            inputs: job.inputs,
+            now: at,
+          } satisfies Record<string, SQLInputValue>)
+        statements.insertReceipt.run({
+          id: job.id,
+          receipt: receipt.receiptJson,
+          outputs: receipt.outputs,
+          now: at,
+        })
+        statements.done.run({ id: job.id, now: at })
+        return true
       })
     },
 

@@ -149,14 +149,31 @@ test('error: bad requests get OpenAI-style 4xx errors and the node keeps serving
       400,
       'CONTEXT_OVERFLOW',
     ],
+    // JSON schemas the grammar cannot enforce, or that are not schemas
+    ...[
+      { type: 'string', pattern: '^a+$' },
+      { type: 'object', properties: { a: { type: 'string' } }, required: ['b'] },
+      { type: 'number', minimum: 3 },
+      { $ref: '#/$defs/missing' },
+      { type: 'banana' },
+      'not an object',
+    ].map((schema): [Record<string, unknown>, number, string] => [
+      {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: { type: 'json_schema', json_schema: { name: 's', schema } },
+      },
+      400,
+      'INVALID_ARGUMENT',
+    ]),
     [
       {
         model: 'tiny',
         messages: [{ role: 'user', content: 'x' }],
-        response_format: { type: 'json_object' },
+        verity: { request: {}, requester: '0x1', signature: '0x' },
       },
       400,
-      'INVALID_ARGUMENT',
+      'SCHEMA_INVALID',
     ],
     [
       {
@@ -202,7 +219,71 @@ test('error: bad requests get OpenAI-style 4xx errors and the node keeps serving
   assert.equal(receiptOf(ok).text?.params.maxTokens, 128)
 })
 
+test('behavior: response_format json_object and json_schema constrain the tokens; receipts record the format and verify', async () => {
+  const object = await openai.chat.completions.create({
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'the dog' }],
+    max_tokens: 64,
+    temperature: 0,
+    response_format: { type: 'json_object' },
+  })
+  const objectText = object.choices[0]?.message.content ?? ''
+  assert.equal(objectText.trimStart()[0], '{')
+  if (object.choices[0]?.finish_reason === 'stop')
+    assert.equal(typeof JSON.parse(objectText), 'object')
+  assert.equal(receiptOf(object).text?.params.responseFormat, 'json_object')
+  assert.equal((await verifyReceipt(receiptOf(object))).valid, true)
+
+  const schema = {
+    type: 'object',
+    properties: { name: { enum: ['Lily', 'Tom'] }, age: { type: 'integer' } },
+    required: ['name', 'age'],
+    additionalProperties: false,
+  }
+  const request = {
+    model: 'tiny',
+    messages: [{ role: 'user' as const, content: 'the dog' }],
+    max_tokens: 64,
+    temperature: 0,
+    response_format: {
+      type: 'json_schema' as const,
+      json_schema: { name: 'person', schema, strict: true },
+    },
+  }
+  const typed = await openai.chat.completions.create(request)
+  assert.equal(typed.choices[0]?.finish_reason, 'stop', typed.choices[0]?.message.content ?? '')
+  const value = JSON.parse(typed.choices[0]?.message.content ?? '') as Record<string, unknown>
+  assert.deepEqual(Object.keys(value), ['name', 'age'])
+  assert.ok(value.name === 'Lily' || value.name === 'Tom')
+  assert.ok(Number.isInteger(value.age))
+  const receipt = receiptOf(typed)
+  assert.deepEqual(receipt.text?.params.responseFormat, {
+    type: 'json_schema',
+    name: 'person',
+    schema,
+  })
+  assert.equal((await verifyReceipt(receipt)).valid, true)
+  // streamed: the same JSON, token for token
+  const stream = await openai.chat.completions.create({ ...request, stream: true })
+  let streamed = ''
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? ''
+  assert.equal(streamed, typed.choices[0]?.message.content)
+  // receipts of unsigned generations are kept too
+  const stored = await fetch(`${url}/v1/receipts/${receipt.job.id}`)
+  assert.equal(stored.status, 200)
+  assert.deepEqual(((await stored.json()) as { receipt: Receipt }).receipt, receipt)
+})
+
+async function abortedGenerations(): Promise<number> {
+  const metrics = await (await fetch(`${url}/v1/metrics`)).text()
+  const line = metrics
+    .split('\n')
+    .find((l) => l.startsWith('verity_text_generations_total{status="aborted"}'))
+  return line ? Number(line.split(' ').at(-1)) : 0
+}
+
 test('behavior: a client that disconnects mid-stream frees the engine for the next request', async () => {
+  const before = await abortedGenerations()
   const controller = new AbortController()
   const stream = await openai.chat.completions.create(
     {
@@ -223,6 +304,10 @@ test('behavior: a client that disconnects mid-stream frees the engine for the ne
     }
   }
   assert.equal(pieces, 1)
+  // the node notices the closed connection and aborts the generation (the slot is free again)
+  for (let i = 0; i < 200 && (await abortedGenerations()) === before; i++)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  assert.equal(await abortedGenerations(), before + 1, 'the generation was aborted')
   const next = await openai.chat.completions.create({
     model: 'tiny',
     messages: [{ role: 'user', content: 'hello' }],

@@ -1,6 +1,8 @@
 import {
+  addressSchema,
   BaseError,
   canonicalJson,
+  type Hash,
   isBaseError,
   parseOpenAiRequest,
   toBaseError,
@@ -9,7 +11,13 @@ import type { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { httpStatusOf } from '../http/errorToResponse.ts'
 import type { NodeLogger } from '../logger.ts'
-import type { TextResult, TextService, TextVerificationRequest } from './createTextService.ts'
+import { requestFromJson } from '../requestJson.ts'
+import type {
+  SignedTextRequest,
+  TextResult,
+  TextService,
+  TextVerificationRequest,
+} from './createTextService.ts'
 
 /**
  * Reads the verification an (unsigned) OpenAI request asks for from its headers: `verity-mode`
@@ -91,6 +99,44 @@ export function openAiError(error: BaseError): {
   }
 }
 
+/**
+ * Reads the `verity` field of an OpenAI-style body: `{ request, requester, signature }`, the
+ * requester's signed `InferenceRequest` (bigints as decimal strings) for this generation. Throws
+ * `SCHEMA_INVALID` for a wrong shape; the signature itself is checked by the text service.
+ *
+ * @example
+ * ```ts
+ * const signed = parseSignedTextRequest({ request: requestToJson(request), requester, signature })
+ * ```
+ */
+export function parseSignedTextRequest(value: unknown): SignedTextRequest {
+  const field = value as { request?: unknown; requester?: unknown; signature?: unknown }
+  const problems: string[] = []
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    problems.push('verity: expected { request, requester, signature }')
+  else {
+    if (!addressSchema.safeParse(field.requester).success)
+      problems.push('verity.requester: expected a 0x-prefixed 20-byte address')
+    if (typeof field.signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(field.signature))
+      problems.push('verity.signature: expected a 65-byte 0x-prefixed hex signature')
+    if (typeof field.request !== 'object' || field.request === null)
+      problems.push('verity.request: expected the signed InferenceRequest')
+    for (const key of Object.keys(field))
+      if (!['request', 'requester', 'signature'].includes(key))
+        problems.push(`verity.${key}: unknown field`)
+  }
+  if (problems.length > 0)
+    throw new BaseError('SCHEMA_INVALID', 'The signed request ("verity") is not valid.', {
+      details: 'verity',
+      metaMessages: problems,
+    })
+  return {
+    request: requestFromJson(field.request),
+    requester: field.requester as `0x${string}`,
+    signature: (field.signature as string).toLowerCase() as Hash,
+  }
+}
+
 function created(result: TextResult): number {
   return result.receipt.result.executedAt
 }
@@ -141,7 +187,16 @@ export function mountOpenAiRoutes(
         if (!text)
           throw new BaseError('NOT_SUPPORTED', 'This node serves no text models (no GGUF engine).')
         const verification = verificationFromHeaders(c.req.raw.headers)
-        const parsed = parseOpenAiRequest(kind, await components.readJson(c.req.raw))
+        const raw = await components.readJson(c.req.raw)
+        const { verity, ...body } =
+          typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+            ? (raw as Record<string, unknown>)
+            : { verity: undefined }
+        const parsed = parseOpenAiRequest(
+          kind,
+          typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? body : raw,
+        )
+        const signed = verity === undefined ? undefined : parseSignedTextRequest(verity)
         const signal = c.req.raw.signal
         const chunkBase = (id: string, at: number) => ({
           id,
@@ -150,7 +205,7 @@ export function mountOpenAiRoutes(
           model: parsed.model,
         })
         if (!parsed.stream) {
-          const result = await text.generate({ ...parsed, signal, verification })
+          const result = await text.generate({ ...parsed, signal, verification, signed })
           const { receipt } = result
           const content = receipt.text?.output.text ?? ''
           const finish = receipt.text?.finishReason ?? 'stop'
@@ -212,6 +267,7 @@ export function mountOpenAiRoutes(
               ...parsed,
               signal: controller.signal,
               verification,
+              signed,
               onToken: (piece) =>
                 send({
                   ...chunkBase(id, at),

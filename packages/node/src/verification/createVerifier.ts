@@ -9,6 +9,7 @@ import {
   hashTensors,
   hashTextOutput,
   isBaseError,
+  jsonSchemaOfResponseFormat,
   type NamedTensors,
   namedTensorsFromJson,
   type Receipt,
@@ -341,6 +342,7 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
           topP: params.topP,
           seed: params.seed,
         }),
+        jsonSchema: jsonSchemaOfResponseFormat(params.responseFormat),
         signal: callSignal,
       })
       if (!replay.ok) {
@@ -369,6 +371,7 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
       topP: params.topP,
       topK: params.topK,
       seed: params.seed,
+      jsonSchema: jsonSchemaOfResponseFormat(params.responseFormat),
       signal: callSignal,
     }
     const again =

@@ -188,3 +188,57 @@ test('error: invalid settings and unknown models fail with their codes', async (
   const stream = chat(client, { model: 'nope', messages, maxTokens: 2, stream: true })
   await assert.rejects(stream.result, (error) => isBaseError(error, 'MODEL_NOT_FOUND'))
 })
+
+test('behavior: a signed request names the requester; streamed or not, the same request gets the same stored receipt', async () => {
+  const requester = privateKeyToAccount(`0x${'33'.repeat(32)}`)
+  const signing = createClient({ transport: http(url), account: requester })
+  const nonce = `0x${'ab'.repeat(32)}` as const
+  const settings = { model: 'tiny', messages, maxTokens: 6, temperature: 0, nonce }
+  const plain = await chat(signing, settings)
+  assert.equal(plain.receipt.job.requester.toLowerCase(), requester.address.toLowerCase())
+  assert.ok(plain.receipt.request?.signature, 'the receipt carries the request signature')
+  const stream = chat(signing, { ...settings, stream: true })
+  let streamed = ''
+  for await (const { text } of stream) streamed += text
+  const again = await stream.result
+  assert.equal(streamed, plain.text)
+  assert.deepEqual(again.receipt, plain.receipt)
+  // durable: the node answers GET /v1/receipts/:id for text jobs
+  const stored = (await (await fetch(`${url}/v1/receipts/${plain.receipt.job.id}`)).json()) as {
+    receipt: unknown
+  }
+  assert.deepEqual(stored.receipt, plain.receipt)
+  // another nonce is another job, with the same tokens
+  const other = await chat(signing, { ...settings, nonce: `0x${'cd'.repeat(32)}` })
+  assert.notEqual(other.receipt.job.id, plain.receipt.job.id)
+  assert.equal(other.receipt.result.outputHash, plain.receipt.result.outputHash)
+})
+
+test('behavior: JSON mode: the output is JSON of the schema and the receipt records the format', async () => {
+  const schema = {
+    type: 'object',
+    properties: { ok: { type: 'boolean' }, n: { enum: [1, 2, 3] } },
+    required: ['ok', 'n'],
+  }
+  const result = await chat(client, {
+    model: 'tiny',
+    messages,
+    maxTokens: 40,
+    temperature: 0,
+    responseFormat: { type: 'json_schema', schema },
+  })
+  assert.equal(result.finishReason, 'stop', result.text)
+  const value = JSON.parse(result.text) as { ok: unknown; n: unknown }
+  assert.equal(typeof value.ok, 'boolean')
+  assert.ok([1, 2, 3].includes(value.n as number))
+  assert.deepEqual(result.receipt.text?.params.responseFormat, { type: 'json_schema', schema })
+  await assert.rejects(
+    chat(client, {
+      model: 'tiny',
+      messages,
+      maxTokens: 4,
+      responseFormat: { type: 'json_schema', schema: { type: 'string', minimum: 3 } },
+    }),
+    (error: unknown) => isBaseError(error, 'INVALID_ARGUMENT'),
+  )
+})

@@ -1,16 +1,22 @@
 import {
   BaseError,
   canonicalJson,
+  computeJobId,
+  createInferenceRequest,
   defaultGenerationParams,
   type ErrorCode,
   type GenerationParams,
   generationParamsSchema,
+  type Hash,
   type Mode,
   type Receipt,
   type ReceiptVerdict,
+  type ResponseFormat,
+  signInferenceRequest,
   type TextInput,
   verifyReceipt,
 } from '@verity/protocol'
+import { getModel } from '../actions/getModel.ts'
 import { getNetwork } from '../actions/getNetwork.ts'
 import type { Client } from '../createClient.ts'
 import { readSse } from './readSse.ts'
@@ -38,6 +44,19 @@ export type GenerationSettings = {
   mode?: Mode | undefined
   /** Sent as header `verity-quorum` (with mode `reexec`). */
   quorum?: number | undefined
+  /**
+   * `json_object` (any JSON object) or `{ type: 'json_schema', schema }`: every token is
+   * constrained by a grammar, and the receipt records the format. Default `text`.
+   */
+  responseFormat?: ResponseFormat | undefined
+  /**
+   * With a client account the request is signed (EIP-712 `InferenceRequest`): the receipt names
+   * the account as requester and the job can be settled. `maxFee` defaults to the model's price as
+   * the node reports it.
+   */
+  maxFee?: bigint | undefined
+  /** A 32-byte nonce for the signed request (default: random). The same nonce, the same job. */
+  nonce?: Hash | undefined
   signal?: AbortSignal | undefined
 }
 
@@ -92,7 +111,7 @@ function expectedParams(settings: GenerationSettings): GenerationParams {
         : typeof settings.stop === 'string'
           ? [settings.stop]
           : settings.stop,
-    responseFormat: 'text' as const,
+    responseFormat: settings.responseFormat ?? ('text' as const),
   }
   const parsed = generationParamsSchema.safeParse(params)
   if (!parsed.success) {
@@ -110,6 +129,71 @@ function expectedParams(settings: GenerationSettings): GenerationParams {
   return parsed.data
 }
 
+/** OpenAI's `response_format` for a Verity response format. */
+function responseFormatBody(format: ResponseFormat | undefined): Record<string, unknown> {
+  if (format === undefined || format === 'text') return {}
+  if (format === 'json_object') return { response_format: { type: 'json_object' } }
+  return {
+    response_format: {
+      type: 'json_schema',
+      json_schema: {
+        ...(format.name === undefined ? {} : { name: format.name }),
+        schema: format.schema,
+      },
+    },
+  }
+}
+
+/**
+ * Signs the generation's `InferenceRequest` with the client's account (nothing without one): the
+ * body's `verity` field and the job id the receipt must carry.
+ */
+async function signedRequest(
+  client: Client,
+  settings: GenerationSettings,
+  input: TextInput,
+  params: GenerationParams,
+): Promise<{ verity?: Record<string, unknown>; jobId?: Hash }> {
+  const { account } = client
+  if (account === undefined) return {}
+  const [model, network] = await Promise.all([
+    getModel(client, { model: settings.model, cache: true, signal: settings.signal }),
+    getNetwork(client, { cache: true, signal: settings.signal }),
+  ])
+  const maxFee = settings.maxFee ?? model.price
+  const request = createInferenceRequest({
+    modelCid: model.cid,
+    manifestHash: model.manifestHash,
+    text: { input, params },
+    ...(settings.mode === undefined ? {} : { mode: settings.mode }),
+    ...(settings.quorum === undefined ? {} : { quorum: settings.quorum }),
+    ...(maxFee === undefined ? {} : { maxFee }),
+    ...(settings.nonce === undefined ? {} : { nonce: settings.nonce }),
+  })
+  const signature = await signInferenceRequest({ account, request, domain: network.domain })
+  return {
+    verity: {
+      request: {
+        ...request,
+        maxFee: request.maxFee.toString(),
+        deadline: request.deadline.toString(),
+      },
+      requester: account.address,
+      signature,
+    },
+    jobId: computeJobId(account.address, request),
+  }
+}
+
+function checkJobId(expected: Hash | undefined, receipt: Receipt): void {
+  if (expected !== undefined && receipt.job.id !== expected)
+    throw new BaseError(
+      'RECEIPT_JOB_ID_MISMATCH',
+      `The receipt is for job ${receipt.job.id}; the signed request is job ${expected}.`,
+      { metaMessages: ['The node answered another request than the one signed: do not trust it.'] },
+    )
+}
+
 function requestBody(
   settings: GenerationSettings,
   input: TextInput,
@@ -125,6 +209,7 @@ function requestBody(
     ...optional('top_k', settings.topK),
     ...optional('seed', settings.seed),
     ...optional('stop', settings.stop),
+    ...responseFormatBody(settings.responseFormat),
     ...(stream ? { stream: true } : {}),
   }
 }
@@ -237,10 +322,11 @@ export async function generateText(
   input: TextInput,
 ): Promise<TextGenerationResult> {
   const params = expectedParams(settings)
+  const { verity, jobId } = await signedRequest(client, settings, input, params)
   const { data, headers } = await client.transport.request<CompletionBody>({
     method: 'POST',
     path: paths[kind],
-    json: requestBody(settings, input, false),
+    json: { ...requestBody(settings, input, false), ...(verity ? { verity } : {}) },
     headers: requestHeaders(settings),
     signal: settings.signal,
   })
@@ -254,6 +340,7 @@ export async function generateText(
     data?.receipt,
     typeof sent === 'string' ? sent : '',
   )
+  checkJobId(jobId, result.receipt)
   const headerId = headers.get('verity-receipt-id')
   if (headerId !== null && headerId !== result.receipt.job.id)
     throw new BaseError(
@@ -298,6 +385,7 @@ export function streamText(
 
   const run = async (): Promise<TextGenerationResult> => {
     const params = expectedParams(settings)
+    const { verity, jobId } = await signedRequest(client, settings, input, params)
     const { transport } = client
     if (transport.stream === undefined)
       throw new BaseError('NOT_SUPPORTED', `The ${transport.type} transport cannot stream.`, {
@@ -306,7 +394,7 @@ export function streamText(
     const { body } = await transport.stream({
       method: 'POST',
       path: paths[kind],
-      json: requestBody(settings, input, true),
+      json: { ...requestBody(settings, input, true), ...(verity ? { verity } : {}) },
       headers: requestHeaders(settings),
       signal,
     })
@@ -345,7 +433,9 @@ export function streamText(
           'Expected the receipt in the last event before [DONE]: is this a Verity node?',
         ],
       })
-    return verifyTextReceipt(client, settings, input, params, receipt, text)
+    const verified = await verifyTextReceipt(client, settings, input, params, receipt, text)
+    checkJobId(jobId, verified.receipt)
+    return verified
   }
 
   const result = run()
