@@ -176,6 +176,19 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .option('--max-tokens <n>', 'most tokens per answer (node default 256)')
     .option('--temperature <t>', 'sampling temperature, 0 = greedy (node default 1)')
     .option('--seed <s>', 'sampler seed (node default 0)')
+    .option('--top-p <p>', 'nucleus sampling (node default 1)')
+    .option('--top-k <k>', 'top-k sampling (node default 40)')
+    .option(
+      '--stop <text>',
+      'stop string (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--system <text>', 'a system message before the conversation')
+    .addOption(new Option('--mode <mode>', 'verification mode').choices(['none', 'reexec']))
+    .option('--quorum <k>', 'verifiers that re-check each answer (implies --mode reexec)')
+    .option('--json-object', 'constrain answers to a JSON object')
+    .option('--json-schema <file>', 'constrain answers to JSON of this schema')
+    .option('--key <file>', 'sign requests with this key file (or $VERITY_PRIVATE_KEY)')
     .option('--out <file>', "write the receipt here (interactive: the last answer's)")
     .action(
       action((options, model: string, prompt: string | undefined, flags: ChatFlags) =>

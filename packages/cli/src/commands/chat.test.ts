@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -79,6 +79,58 @@ test('behavior: without a prompt, each stdin line is a turn and the history goes
   assert.equal(streamed.code, 0, streamed.stderr)
   assert.equal(streamed.stdout, `${turns[0].text}\n`)
   assert.equal(streamed.stderr.match(/receipt 0x[0-9a-f]{64}/g)?.length, 1)
+})
+
+test('behavior: sampling, stop, system, JSON schema and a signing key go into the signed request and the receipt', async () => {
+  const schemaFile = join(home, 'schema.json')
+  const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] }
+  await writeFile(schemaFile, JSON.stringify(schema))
+  const keyHex = `0x${'44'.repeat(32)}` as const
+  const flags = [
+    '--node',
+    url,
+    '--max-tokens',
+    '24',
+    '--temperature',
+    '0.7',
+    '--top-p',
+    '0.9',
+    '--top-k',
+    '20',
+    '--seed',
+    '5',
+    '--stop',
+    'zzz',
+    '--stop',
+    'qqq',
+    '--system',
+    'Be brief.',
+    '--json-schema',
+    schemaFile,
+  ]
+  const signed = await runCli(['--home', home, '--json', 'chat', 'tiny', 'hello', ...flags], {
+    VERITY_PRIVATE_KEY: keyHex,
+  })
+  assert.equal(signed.code, 0, signed.stderr)
+  const { receipt, text } = signed.json()
+  assert.deepEqual(receipt.text.params, {
+    maxTokens: 24,
+    temperature: 0.7,
+    topP: 0.9,
+    topK: 20,
+    seed: 5,
+    stop: ['zzz', 'qqq'],
+    responseFormat: { type: 'json_schema', schema },
+  })
+  assert.deepEqual(receipt.text.input.messages[0], { role: 'system', content: 'Be brief.' })
+  assert.equal(
+    receipt.job.requester.toLowerCase(),
+    privateKeyToAccount(keyHex).address.toLowerCase(),
+  )
+  assert.equal(typeof JSON.parse(text).ok, 'boolean')
+  const bad = await cli(['chat', 'tiny', 'hi', '--node', url, '--quorum', '2', '--mode', 'none'])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stderr, /--quorum needs --mode reexec/)
 })
 
 test('error: bad flags and unknown models exit non-zero with their codes', async () => {

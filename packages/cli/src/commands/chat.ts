@@ -1,9 +1,23 @@
+import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { BaseError, type ChatMessage, canonicalJson } from '@verity/protocol'
-import { type ChatReturnType, type Client, chat as chatAction } from '@verity/sdk'
+import {
+  BaseError,
+  type ChatMessage,
+  canonicalJson,
+  type Mode,
+  parseResponseJsonSchema,
+  type ResponseFormat,
+} from '@verity/protocol'
+import {
+  type ChatReturnType,
+  type Client,
+  chat as chatAction,
+  type GenerationSettings,
+} from '@verity/sdk'
+import { loadAccount } from '../keystore.ts'
 import { createNodeClient } from '../nodeClient.ts'
-import type { CliOptions } from '../options.ts'
+import { type CliOptions, homePaths } from '../options.ts'
 import type { Io } from '../output.ts'
 import { writeAtomic } from '../writeAtomic.ts'
 
@@ -20,11 +34,27 @@ export type ChatFlags = {
   maxTokens?: string | undefined
   temperature?: string | undefined
   seed?: string | undefined
+  topP?: string | undefined
+  topK?: string | undefined
+  /** Stop strings (repeatable). */
+  stop?: string[] | undefined
+  /** A system message before the conversation. */
+  system?: string | undefined
+  /** `none` (default) or `reexec`. */
+  mode?: string | undefined
+  /** Verifiers that re-check each answer (with `--mode reexec`). */
+  quorum?: string | undefined
+  /** Constrain answers to any JSON object. */
+  jsonObject?: boolean | undefined
+  /** A JSON schema file: answers are JSON of this schema. */
+  jsonSchema?: string | undefined
+  /** Sign requests with this key file (or `$VERITY_PRIVATE_KEY`); unsigned otherwise. */
+  key?: string | undefined
   /** Where to write the receipt (interactive: the last answer's). */
   out?: string | undefined
 }
 
-type Settings = { maxTokens?: number; temperature?: number; seed?: number }
+type Settings = Omit<GenerationSettings, 'model' | 'signal'>
 
 function parseNumber(
   flag: string,
@@ -45,14 +75,46 @@ function parseNumber(
   return number
 }
 
-function parseSettings(flags: ChatFlags): Settings {
+async function parseSettings(flags: ChatFlags): Promise<Settings> {
   const maxTokens = parseNumber('--max-tokens', flags.maxTokens, true, 1, 1 << 20)
   const temperature = parseNumber('--temperature', flags.temperature, false, 0, 2)
   const seed = parseNumber('--seed', flags.seed, true, 0, 2 ** 32 - 1)
+  const topP = parseNumber('--top-p', flags.topP, false, 0, 1)
+  const topK = parseNumber('--top-k', flags.topK, true, 0, 1 << 20)
+  const quorum = parseNumber('--quorum', flags.quorum, true, 1, 64)
+  const mode = flags.mode ?? (quorum === undefined ? undefined : 'reexec')
+  if (mode !== undefined && mode !== 'none' && mode !== 'reexec')
+    throw new BaseError('INVALID_ARGUMENT', `--mode must be none or reexec; got "${mode}".`)
+  if (quorum !== undefined && mode !== 'reexec')
+    throw new BaseError('INVALID_ARGUMENT', '--quorum needs --mode reexec.')
+  if (flags.jsonObject && flags.jsonSchema !== undefined)
+    throw new BaseError('INVALID_ARGUMENT', 'Give --json-object or --json-schema, not both.')
+  let responseFormat: ResponseFormat | undefined = flags.jsonObject ? 'json_object' : undefined
+  if (flags.jsonSchema !== undefined) {
+    let schema: unknown
+    try {
+      schema = JSON.parse(await readFile(resolve(flags.jsonSchema), 'utf8'))
+    } catch (cause) {
+      throw new BaseError(
+        'INVALID_ARGUMENT',
+        `--json-schema ${flags.jsonSchema} is not a readable JSON file.`,
+        {
+          cause,
+        },
+      )
+    }
+    responseFormat = { type: 'json_schema', schema: parseResponseJsonSchema(schema) }
+  }
   return {
     ...(maxTokens === undefined ? {} : { maxTokens }),
     ...(temperature === undefined ? {} : { temperature }),
     ...(seed === undefined ? {} : { seed }),
+    ...(topP === undefined ? {} : { topP }),
+    ...(topK === undefined ? {} : { topK }),
+    ...(flags.stop === undefined || flags.stop.length === 0 ? {} : { stop: flags.stop }),
+    ...(mode === undefined ? {} : { mode: mode as Mode }),
+    ...(quorum === undefined ? {} : { quorum }),
+    ...(responseFormat === undefined ? {} : { responseFormat }),
   }
 }
 
@@ -92,7 +154,9 @@ function turnJson(result: ChatReturnType) {
 }
 
 /**
- * `verity chat MODEL [PROMPT] --node URL [--max-tokens N] [--temperature T] [--seed S] [--out FILE]`:
+ * `verity chat MODEL [PROMPT] --node URL [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
+ * [--seed S] [--stop S]… [--system TEXT] [--mode reexec --quorum K] [--json-object | --json-schema FILE]
+ * [--key FILE] [--out FILE]`:
  * chats with a text model on a node (SDK `chat`, OpenAI-compatible route), streaming the answer to
  * stdout and then the id of its receipt, verified offline (to stderr; `--out` writes it). `--json`
  * prints one document at the end instead (text, usage, receipt). Without a prompt it is
@@ -111,8 +175,18 @@ export async function chat(
   prompt: string | undefined,
   flags: ChatFlags,
 ): Promise<number> {
-  const settings = parseSettings(flags)
-  const client = createNodeClient(flags.node)
+  const settings = await parseSettings(flags)
+  const signs = flags.key !== undefined || process.env.VERITY_PRIVATE_KEY !== undefined
+  const account = signs
+    ? await loadAccount({
+        file: resolve(flags.key ?? homePaths(options.home).key),
+        explicitFile: flags.key !== undefined,
+        env: process.env,
+      })
+    : undefined
+  const client = createNodeClient(flags.node, { account })
+  const system: ChatMessage[] =
+    flags.system === undefined ? [] : [{ role: 'system', content: flags.system }]
   const out = flags.out === undefined ? undefined : resolve(flags.out)
   const save = async (result: ChatReturnType) => {
     if (out !== undefined) await writeAtomic(out, `${canonicalJson(result.receipt)}\n`)
@@ -120,6 +194,7 @@ export async function chat(
 
   if (prompt !== undefined) {
     const result = await answer(io, options, client, model, settings, [
+      ...system,
       { role: 'user', content: prompt },
     ])
     await save(result)
@@ -131,7 +206,7 @@ export async function chat(
     return 0
   }
 
-  const messages: ChatMessage[] = []
+  const messages: ChatMessage[] = [...system]
   const turns: ReturnType<typeof turnJson>[] = []
   const interactive = io.stderrIsTTY === true && !options.json
   if (interactive)
