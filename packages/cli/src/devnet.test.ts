@@ -652,6 +652,7 @@ test('behavior: the openai client on a devnet gateway chats with stories260K (pu
       cid: published.cid,
       manifestHash: published.manifestHash,
       royaltyBps: 1000,
+      pricePerCall: BigInt(summary.settlement.pricePerCall),
     },
   )
   const reference = JSON.parse(
@@ -694,6 +695,35 @@ test('behavior: the openai client on a devnet gateway chats with stories260K (pu
     assert.equal((await verifyReceipt(r)).valid, true)
     assert.equal(r.quorum?.attestations.filter((a) => a.agree).length, 2)
   }
+
+  // a chat signed with the requester's key is a paid job: quoted against its escrow, stored, and
+  // committed in the executor's next settlement batch at the model's on-chain price
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const chat = await cli(
+    '--json',
+    'chat',
+    'stories260k',
+    'Once upon a time',
+    '--node',
+    summary.nodes[1]!.url,
+    '--max-tokens',
+    '8',
+    '--temperature',
+    '0',
+    '--key',
+    requester.keyFile!,
+  )
+  assert.equal(chat.code, 0, chat.stderr)
+  const signed = (chat.json() as { receipt: Receipt }).receipt
+  assert.equal(signed.job.requester.toLowerCase(), requester.address.toLowerCase())
+  assert.equal(BigInt(signed.job.maxFee), BigInt(summary.settlement.pricePerCall))
+  const settled = await eventually('the signed chat receipt to settle', 60_000, async () => {
+    const response = await fetch(`${summary.nodes[1]!.url}/v1/receipts/${signed.job.id}`)
+    const { receipt } = (await response.json()) as { receipt: Receipt }
+    return receipt.settlement ? receipt : undefined
+  })
+  assert.equal(BigInt(settled.settlement!.fee), BigInt(summary.settlement.pricePerCall))
+  assert.equal((await verifyReceipt(settled)).valid, true)
 })
 
 test('behavior: a verifier that stops answering (SIGSTOP) is replaced after the verify timeout and the job completes', {
