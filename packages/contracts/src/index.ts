@@ -1,5 +1,6 @@
 export * from './anvil.ts'
 export * from './deploy.ts'
+export * from './deployPoseidonT6.ts'
 export {
   exampleConsumerAbi,
   exampleConsumerBytecode,
@@ -11,5 +12,7 @@ export {
   nodeRegistryBytecode,
   settlementAbi,
   settlementBytecode,
+  zkModelVerifierAbi,
+  zkModelVerifierBytecode,
 } from './generated/index.ts'
 export * from './verifyReceiptOnChain.ts'

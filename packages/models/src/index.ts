@@ -1,4 +1,5 @@
 export * from './buildDemoModels.ts'
+export * from './cnn/index.ts'
 export * from './deterministicMath.ts'
 export * from './digits.ts'
 export * from './encodePng.ts'

@@ -1,0 +1,5 @@
+export * from './buildDemoCnn.ts'
+export * from './cnnArchitecture.ts'
+export * from './exportCnnOnnx.ts'
+export * from './quantizeCnn.ts'
+export * from './trainCnn.ts'
