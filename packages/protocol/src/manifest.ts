@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { BaseError } from './errors.ts'
 import { type Hash, hashCanonicalJson } from './hash.ts'
 import { type Dtype, dtypes, tensorLimits } from './tensor.ts'
+import { manifestZkSchema } from './zkEvidence.ts'
 
 /** Shape of a declared tensor: fixed sizes, or names for dynamic dimensions (`"batch"`). */
 export const dimSchema = z.union([
@@ -122,6 +123,8 @@ export const manifestSchema = z
       })
       .strict()
       .optional(),
+    /** The model can be proven in zero knowledge (mode `zk`): its circuit and keys. */
+    zk: manifestZkSchema.optional(),
     onnx: z
       .object({
         irVersion: z.number().int(),

@@ -4,6 +4,7 @@ import { BaseError } from './errors.ts'
 import { engineDescriptorSchema } from './manifest.ts'
 import { tensorJsonSchema } from './tensorJson.ts'
 import { textSectionSchema } from './textGeneration.ts'
+import { zkSectionSchema } from './zkEvidence.ts'
 
 export const hash32Schema = z
   .string()
@@ -129,6 +130,8 @@ export const receiptSchema = z
     settlement: settlementSchema.optional(),
     /** Text generation (GGUF models): input, parameters and output behind the three hashes. */
     text: textSectionSchema.optional(),
+    /** Zero-knowledge evidence (mode `zk`): a Groth16 proof of the output for the committed input. */
+    zk: zkSectionSchema.optional(),
   })
   .strict()
 

@@ -13,6 +13,8 @@ import { executionMessageFromReceipt, requestMessageFromReceipt } from './signin
 import { hashTensors, type NamedTensors } from './tensor.ts'
 import { namedTensorsFromJson } from './tensorJson.ts'
 import { hashGenerationParams, hashTextInput, hashTextOutput } from './textGeneration.ts'
+import { verifyGroth16 } from './verifyGroth16.ts'
+import { computeInputCommitment, fromFieldElement, hashVerificationKey } from './zkEvidence.ts'
 
 export type ReceiptCheckStatus = 'pass' | 'fail' | 'skip'
 
@@ -308,6 +310,7 @@ export async function verifyReceipt(
     })
   else if (receipt.job.mode === 'none' || receipt.job.mode === 'reexec')
     checks.push(...(await checkQuorum(receipt)))
+  else if (receipt.job.mode === 'zk') checks.push(...checkZk(receipt, options))
   else
     checks.push({
       name: 'mode',
@@ -317,6 +320,144 @@ export async function verifyReceipt(
     })
   if (receipt.settlement) checks.push(checkSettlement(receipt))
   return verdict(receipt)
+}
+
+/**
+ * Zero-knowledge evidence: the Groth16 proof verifies under the receipt's verification key; its
+ * output signals are the output the executor signed (`result.outputHash`); its input commitment is
+ * that of the given inputs; its model commitment and key are the ones the manifest pins. Without
+ * `inputs` or `manifest` those two checks are skipped (the proof then shows that *some* circuit
+ * maps *some* committed input to the signed output).
+ */
+function checkZk(receipt: Receipt, options: VerifyReceiptOptions): ReceiptCheck[] {
+  const { zk } = receipt
+  if (!zk)
+    return [
+      {
+        name: 'zk',
+        status: 'fail',
+        code: 'RECEIPT_ZK_MISSING',
+        reason: "mode 'zk' but the receipt carries no zk section (proof and public signals)",
+      },
+    ]
+  const checks: ReceiptCheck[] = []
+  const outputCount = zk.output.shape.reduce((product, dim) => product * dim, 1)
+  const signals = zk.publicSignals
+  if (signals.length !== outputCount + 2 || zk.verificationKey.nPublic !== signals.length)
+    return [
+      {
+        name: 'zk.proof',
+        status: 'fail',
+        code: 'RECEIPT_ZK_PROOF_INVALID',
+        reason: `${signals.length} public signals for ${outputCount} outputs (expected ${outputCount + 2}, the key takes ${zk.verificationKey.nPublic})`,
+      },
+    ]
+  let valid = false
+  let reason = 'the Groth16 proof does not verify for these public signals'
+  try {
+    valid = verifyGroth16({
+      verificationKey: zk.verificationKey,
+      publicSignals: signals,
+      proof: zk.proof,
+    })
+  } catch (error) {
+    reason = isBaseError(error) ? error.shortMessage : String(error)
+  }
+  checks.push(
+    valid
+      ? { name: 'zk.proof', status: 'pass', reason: 'Groth16 proof verifies (BN254 pairing check)' }
+      : { name: 'zk.proof', status: 'fail', code: 'RECEIPT_ZK_PROOF_INVALID', reason },
+  )
+  // the output signals, as the int32 tensor they are, hash to the signed output hash
+  const values = signals.slice(0, outputCount).map((signal) => fromFieldElement(BigInt(signal)))
+  const fits = values.every((value) => value >= -(2n ** 31n) && value < 2n ** 31n)
+  const outputHash = fits
+    ? hashTensors({
+        [zk.output.name]: {
+          dtype: 'int32',
+          shape: zk.output.shape,
+          data: Int32Array.from(values, Number),
+        },
+      })
+    : undefined
+  checks.push(
+    outputHash === receipt.result.outputHash
+      ? { name: 'zk.output', status: 'pass', reason: 'the proven outputs are the signed output' }
+      : {
+          name: 'zk.output',
+          status: 'fail',
+          code: 'RECEIPT_ZK_OUTPUT_MISMATCH',
+          reason: fits
+            ? `the proven outputs hash to ${outputHash}, the executor signed ${receipt.result.outputHash}`
+            : 'a proven output is outside int32',
+        },
+  )
+  const inputSignal = BigInt(signals[outputCount]!)
+  const modelSignal = signals[outputCount + 1]!
+  if (options.inputs) {
+    const tensor = options.inputs[zk.input.name]
+    const bytes =
+      tensor?.dtype === 'uint8' && tensor.data instanceof Uint8Array ? tensor.data : undefined
+    checks.push(
+      bytes !== undefined && bytes.length > 0 && computeInputCommitment(bytes) === inputSignal
+        ? { name: 'zk.input', status: 'pass', reason: 'the proof commits to these input bytes' }
+        : {
+            name: 'zk.input',
+            status: 'fail',
+            code: 'RECEIPT_ZK_INPUT_MISMATCH',
+            reason:
+              bytes === undefined
+                ? `no uint8 input "${zk.input.name}" among the given inputs`
+                : 'the proof commits to other input bytes (Poseidon commitment differs)',
+          },
+    )
+  } else
+    checks.push({
+      name: 'zk.input',
+      status: 'skip',
+      reason: 'pass the inputs to check the proof commits to them',
+    })
+  const pinned = options.manifest?.zk
+  if (modelSignal !== zk.modelCommitment)
+    checks.push({
+      name: 'zk.model',
+      status: 'fail',
+      code: 'RECEIPT_ZK_MODEL_MISMATCH',
+      reason: `the proof's model commitment ${modelSignal} is not the receipt's ${zk.modelCommitment}`,
+    })
+  else if (options.manifest && !pinned)
+    checks.push({
+      name: 'zk.model',
+      status: 'fail',
+      code: 'RECEIPT_ZK_MODEL_MISMATCH',
+      reason: `the manifest of ${options.manifest.name} has no zk section: nothing pins a verification key`,
+    })
+  else if (pinned) {
+    const keyHash = hashVerificationKey(zk.verificationKey)
+    checks.push(
+      keyHash === pinned.verificationKeyHash && pinned.modelCommitment === zk.modelCommitment
+        ? {
+            name: 'zk.model',
+            status: 'pass',
+            reason: 'verification key and model commitment are the ones the manifest pins',
+          }
+        : {
+            name: 'zk.model',
+            status: 'fail',
+            code: 'RECEIPT_ZK_MODEL_MISMATCH',
+            reason:
+              keyHash !== pinned.verificationKeyHash
+                ? `verification key ${keyHash} is not the manifest's ${pinned.verificationKeyHash}`
+                : `model commitment ${zk.modelCommitment} is not the manifest's ${pinned.modelCommitment}`,
+          },
+    )
+  } else
+    checks.push({
+      name: 'zk.model',
+      status: 'skip',
+      reason: "pass the manifest to check the key is the model's (manifest.zk.verificationKeyHash)",
+    })
+  return checks
 }
 
 /**
