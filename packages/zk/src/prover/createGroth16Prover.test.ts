@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { before, describe, it } from 'node:test'
-import { isBaseError } from '@verity/protocol'
+import { isBaseError, verifyGroth16 } from '@verity/protocol'
 import { calculateWitnessBinary } from '../circom/calculateWitness.ts'
 import { type CompileCircomReturnType, compileCircom } from '../circom/compileCircom.ts'
 import { contribute } from '../setup/contribute.ts'
@@ -61,6 +61,23 @@ describe('createGroth16Prover', { skip: haveAssets ? false : `${PTAU14} absent` 
       [...times].sort((a, b) => a - b),
       'elapsed times grow',
     )
+  })
+
+  it("behavior: protocol's verifyGroth16 (noble pairing, no snarkjs) agrees with snarkjs", async () => {
+    const { proof, publicSignals } = await prover.prove({
+      zkey,
+      wasm: compiled.wasm,
+      input: { in: ['9', '8', '7', '6'] },
+    })
+    const signals = publicSignals.map(String)
+    const tampered = [...signals]
+    tampered[0] = String(BigInt(tampered[0]!) + 1n)
+    for (const candidate of [signals, tampered])
+      assert.equal(
+        verifyGroth16({ verificationKey: vkey, publicSignals: candidate, proof }),
+        await prover.verify(vkey, candidate, proof),
+      )
+    assert.equal(verifyGroth16({ verificationKey: vkey, publicSignals: signals, proof }), true)
   })
 
   it('behavior: proves from a precomputed witness, single-threaded too', async () => {
