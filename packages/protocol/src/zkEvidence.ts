@@ -98,7 +98,40 @@ export const zkSectionSchema = z
 
 export type ZkSection = z.infer<typeof zkSectionSchema>
 
-const bytesPerElement = 31
+/**
+ * Bytes per field element in the input commitment: 31 bytes (248 bits) always fit below the BN254
+ * field order.
+ *
+ * @example
+ * ```ts
+ * Math.ceil(784 / packedBytesPerElement) // 26 elements for a 28×28 image
+ * ```
+ */
+export const packedBytesPerElement = 31
+
+/**
+ * Packs bytes into field elements of 31 bytes each, big-endian within a chunk (the last chunk may
+ * be shorter): the first step of {@link computeInputCommitment}; the circuit computes the same sums.
+ *
+ * @example
+ * ```ts
+ * packInputBytes(Uint8Array.of(1, 2)) // [0x0102n]
+ * ```
+ */
+export function packInputBytes(bytes: Uint8Array): bigint[] {
+  if (!(bytes instanceof Uint8Array))
+    throw new BaseError('INVALID_ARGUMENT', 'packInputBytes expects a Uint8Array of input bytes.', {
+      metaMessages: ['Pass the raw bytes of the input tensor (uint8).'],
+    })
+  const elements: bigint[] = []
+  for (let start = 0; start < bytes.length; start += packedBytesPerElement) {
+    let element = 0n
+    const end = Math.min(bytes.length, start + packedBytesPerElement)
+    for (let i = start; i < end; i++) element = (element << 8n) | BigInt(bytes[i]!)
+    elements.push(element)
+  }
+  return elements
+}
 
 /**
  * Commits to input bytes the way Verity's circuits do: the bytes packed 31 to a field element
@@ -114,13 +147,7 @@ const bytesPerElement = 31
 export function computeInputCommitment(bytes: Uint8Array): bigint {
   if (!(bytes instanceof Uint8Array) || bytes.length === 0)
     throw new BaseError('INVALID_ARGUMENT', 'An input commitment needs at least one input byte.')
-  const elements: bigint[] = []
-  for (let start = 0; start < bytes.length; start += bytesPerElement) {
-    let element = 0n
-    const end = Math.min(bytes.length, start + bytesPerElement)
-    for (let i = start; i < end; i++) element = (element << 8n) | BigInt(bytes[i]!)
-    elements.push(element)
-  }
+  const elements = packInputBytes(bytes)
   let acc = BigInt(bytes.length)
   for (let i = 0; i < elements.length; i += 4)
     acc = poseidon5([

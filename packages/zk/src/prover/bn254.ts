@@ -2,6 +2,7 @@
  * BN254 (alt_bn128, snarkjs's "bn128") constants and the cheap checks `@verity/zk` runs on
  * untrusted curve points before handing them to snarkjs.
  */
+import { bn254ScalarField } from '@verity/protocol'
 
 /**
  * The scalar field order `r` (circom's prime `p`): public signals and witness values live here;
@@ -12,8 +13,7 @@
  * const minusOne = BN254_SCALAR_FIELD - 1n
  * ```
  */
-export const BN254_SCALAR_FIELD =
-  21888242871839275222246405745257275088548364400416034343698204186575808495617n
+export const BN254_SCALAR_FIELD = bn254ScalarField
 
 /**
  * The base field order `q`: curve point coordinates live here.
