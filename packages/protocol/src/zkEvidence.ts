@@ -59,7 +59,7 @@ export const manifestZkSchema = z
     ptau: z
       .object({
         power: z.number().int().min(1).max(28),
-        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        sha256: hash32,
       })
       .strict(),
     /** CIDs of the circuit (Circom source), R1CS, witness generator (wasm), proving key, verification key and ceremony transcript. */
