@@ -11,7 +11,11 @@
  * - llm: tokens/s and time to first token through a node's OpenAI-compatible API vs bare
  *   node-llama-cpp on the same GGUF model and settings, and replay verification vs generation time.
  *
- * `BENCH_ONLY=engine,receipts,network,llm` (any subset) runs only those sections; default all of them.
+ * - zk: for the demo int8 MLP and CNN, constraints, compile/setup/witness/prove times, prover
+ *   memory, proof size, offline verification time and on-chain gas, next to the plain inference
+ *   time of the same model (the ZK overhead ratio).
+ *
+ * `BENCH_ONLY=engine,receipts,network,llm,zk` (any subset) runs only those sections; default all of them.
  * The network section's knobs: see `networkBenchOptionsFromEnv` in networkBench.ts.
  */
 import { existsSync } from 'node:fs'
@@ -30,8 +34,9 @@ import { benchEngine } from './engineBench.ts'
 import { benchLlm, defaultLlmBenchOptions, formatLlmBench } from './llmBench.ts'
 import { benchNetwork, formatNetworkBench, networkBenchOptionsFromEnv } from './networkBench.ts'
 import { benchReceipts } from './receiptBench.ts'
+import { benchZk, formatZkBench } from './zkBench.ts'
 
-const sections = ['engine', 'receipts', 'network', 'llm'] as const
+const sections = ['engine', 'receipts', 'network', 'llm', 'zk'] as const
 const only = (process.env.BENCH_ONLY ?? sections.join(','))
   .split(',')
   .map((name) => name.trim())
@@ -78,6 +83,15 @@ try {
       log: (line) => console.error(line),
     })
     for (const line of formatLlmBench(result)) console.log(line)
+  }
+  if (runs('zk')) {
+    console.log('')
+    const result = await benchZk({
+      dir: join(dir, 'zk'),
+      proofs: Number(process.env.BENCH_ZK_PROOFS ?? 3),
+      log: (line) => console.error(line),
+    })
+    for (const line of formatZkBench(result)) console.log(line)
   }
 } finally {
   await rm(dir, { recursive: true, force: true })
