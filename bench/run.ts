@@ -34,7 +34,7 @@ import { benchEngine } from './engineBench.ts'
 import { benchLlm, defaultLlmBenchOptions, formatLlmBench } from './llmBench.ts'
 import { benchNetwork, formatNetworkBench, networkBenchOptionsFromEnv } from './networkBench.ts'
 import { benchReceipts } from './receiptBench.ts'
-import { benchZk, formatZkBench } from './zkBench.ts'
+import { benchZk, benchZkAccuracy, formatZkAccuracy, formatZkBench } from './zkBench.ts'
 
 const sections = ['engine', 'receipts', 'network', 'llm', 'zk'] as const
 const only = (process.env.BENCH_ONLY ?? sections.join(','))
@@ -92,6 +92,10 @@ try {
       log: (line) => console.error(line),
     })
     for (const line of formatZkBench(result)) console.log(line)
+    for (const line of formatZkAccuracy(
+      await benchZkAccuracy({ mnistCount: Number(process.env.BENCH_ZK_MNIST ?? 2000) }),
+    ))
+      console.log(line)
   }
 } finally {
   await rm(dir, { recursive: true, force: true })

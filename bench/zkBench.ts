@@ -5,14 +5,18 @@
  * the same run — the plain inference time of the same ONNX model in a bare onnxruntime-node
  * session: the ZK overhead ratio. On-chain verification gas comes from `measureGas` when given.
  */
-import { existsSync } from 'node:fs'
-import { buildDemoCnn, buildDemoModels } from '@verity/models'
+import { existsSync, readFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
+import { buildDemoCnn, buildDemoModels, generateDigits } from '@verity/models'
 import { canonicalJson, verifyGroth16 } from '@verity/protocol'
 import {
+  compileZkModel,
   createGroth16Prover,
   createZkArtifactStore,
   encodeGroth16Proof,
   loadPowersOfTau,
+  loadZkGraph,
+  measureZkAccuracy,
   proveZkInference,
   setupZkModel,
   verifyGroth16Proof,
@@ -24,6 +28,150 @@ import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node'
 export const zkBenchPtau = {
   pot14: new URL('../../shared/assets/zk/pot14_final.ptau', import.meta.url).pathname,
   pot16: new URL('../../shared/assets/zk/pot16_final.ptau', import.meta.url).pathname,
+}
+
+/** Top-1 agreement of a quantized (integer) model with its float original. */
+export type ZkAccuracyRow = {
+  model: string
+  testSet: string
+  count: number
+  agreement: number
+  integerAccuracy?: number | undefined
+  floatAccuracy?: number | undefined
+  constraints?: number | undefined
+}
+
+const mnistDir = new URL('../../shared/assets/', import.meta.url).pathname
+
+function readMnist(count: number): { images: Uint8Array[]; labels: number[] } | undefined {
+  const imagesPath = `${mnistDir}mnist/t10k-images-idx3-ubyte.gz`
+  const labelsPath = `${mnistDir}mnist/t10k-labels-idx1-ubyte.gz`
+  if (!existsSync(imagesPath) || !existsSync(labelsPath)) return undefined
+  const images = gunzipSync(readFileSync(imagesPath))
+  const labels = gunzipSync(readFileSync(labelsPath))
+  return {
+    images: Array.from(
+      { length: count },
+      (_, i) => new Uint8Array(images.subarray(16 + i * 784, 16 + (i + 1) * 784)),
+    ),
+    labels: Array.from(labels.subarray(8, 8 + count)),
+  }
+}
+
+/**
+ * Accuracy of the quantized models the circuits compute, against their float originals: the demo
+ * MLP and CNN (the recipe's own int8 models, on the held-out synthetic test set), the float demo
+ * MLP quantized by the zk compiler from calibration images, and — with ../shared/assets — the
+ * model zoo's mnist-12-int8 (integer evaluator = what its circuit would compute) against float
+ * mnist-12 on MNIST test images, and mnist-8 quantized by the zk compiler (calibrated on the first
+ * 500 test images, measured on the others).
+ *
+ * @example
+ * ```ts
+ * const rows = await benchZkAccuracy({ mnistCount: 2000 })
+ * ```
+ */
+export async function benchZkAccuracy(options: { mnistCount: number }): Promise<ZkAccuracyRow[]> {
+  const rows: ZkAccuracyRow[] = []
+  const mlp = await buildDemoModels()
+  rows.push({
+    model: 'digits-mlp-int8 (recipe quantization)',
+    testSet: 'synthetic digits (held out)',
+    count: mlp.recipe.testCount,
+    agreement: mlp.metrics.agreement,
+    integerAccuracy: mlp.metrics.int8TestAccuracy,
+    floatAccuracy: mlp.metrics.floatTestAccuracy,
+  })
+  const cnn = await buildDemoCnn()
+  rows.push({
+    model: 'digits-cnn-int8 (recipe quantization)',
+    testSet: 'synthetic digits (held out)',
+    count: cnn.recipe.testCount,
+    agreement: cnn.metrics.agreement,
+    integerAccuracy: cnn.metrics.int8TestAccuracy,
+    floatAccuracy: cnn.metrics.floatTestAccuracy,
+  })
+  const test = generateDigits({ count: 1000, seed: mlp.recipe.data.testSeed })
+  const calibration = generateDigits({ count: 300, seed: mlp.recipe.data.trainSeed }).images
+  const quantized = compileZkModel(mlp.floatModel, { calibration })
+  const measured = measureZkAccuracy({
+    graph: quantized.graph,
+    reference: quantized.floatGraph!,
+    inputs: test.images,
+    labels: test.labels,
+  })
+  rows.push({
+    model: 'digits-mlp float → zk compiler quantization',
+    testSet: 'synthetic digits (held out)',
+    count: measured.count,
+    agreement: measured.agreement,
+    integerAccuracy: measured.integerAccuracy,
+    floatAccuracy: measured.referenceAccuracy,
+    constraints: quantized.estimatedConstraints,
+  })
+  const zoo = `${mnistDir}onnx/onnx-model-zoo-mnist/`
+  const mnist = readMnist(options.mnistCount)
+  if (mnist && existsSync(`${zoo}mnist-12-int8.onnx`)) {
+    const int8 = compileZkModel(readFileSync(`${zoo}mnist-12-int8.onnx`), { name: 'mnist-12-int8' })
+    const zooFloat = loadZkGraph(readFileSync(`${zoo}mnist-12.onnx`))
+    const result = measureZkAccuracy({
+      graph: int8.graph,
+      reference: zooFloat,
+      inputs: mnist.images,
+      labels: mnist.labels,
+    })
+    rows.push({
+      model: 'mnist-12-int8 (model zoo, QLinear) vs mnist-12',
+      testSet: 'MNIST t10k',
+      count: result.count,
+      agreement: result.agreement,
+      integerAccuracy: result.integerAccuracy,
+      floatAccuracy: result.referenceAccuracy,
+      constraints: int8.estimatedConstraints,
+    })
+    const mnist8 = compileZkModel(readFileSync(`${zoo}mnist-8.onnx`), {
+      name: 'mnist-8',
+      calibration: mnist.images.slice(0, 500).map((image) => Float32Array.from(image)),
+      quantization: { inputScale: 1 },
+    })
+    const rest = measureZkAccuracy({
+      graph: mnist8.graph,
+      reference: mnist8.floatGraph!,
+      inputs: mnist.images.slice(500),
+      labels: mnist.labels.slice(500),
+      referenceInput: (bytes) => Float64Array.from(bytes),
+    })
+    rows.push({
+      model: 'mnist-8 float → zk compiler quantization',
+      testSet: 'MNIST t10k (calibrated on the first 500)',
+      count: rest.count,
+      agreement: rest.agreement,
+      integerAccuracy: rest.integerAccuracy,
+      floatAccuracy: rest.referenceAccuracy,
+      constraints: mnist8.estimatedConstraints,
+    })
+  }
+  return rows
+}
+
+/**
+ * The accuracy rows as printed lines.
+ *
+ * @example
+ * ```ts
+ * formatZkAccuracy(rows).forEach((line) => console.log(line))
+ * ```
+ */
+export function formatZkAccuracy(rows: readonly ZkAccuracyRow[]): string[] {
+  const pct = (value: number | undefined) =>
+    value === undefined ? '—' : `${(value * 100).toFixed(2)}%`
+  return [
+    'ZK accuracy (top-1 agreement of the integer model a circuit computes with its float original)',
+    ...rows.map(
+      (row) =>
+        `  ${row.model}: agreement ${pct(row.agreement)} on ${row.count} ${row.testSet}; accuracy integer ${pct(row.integerAccuracy)} / float ${pct(row.floatAccuracy)}${row.constraints ? `; ≈${row.constraints} constraints` : ''}`,
+    ),
+  ]
 }
 
 /** One model's ZK figures. */
