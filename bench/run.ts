@@ -34,7 +34,13 @@ import { benchEngine } from './engineBench.ts'
 import { benchLlm, defaultLlmBenchOptions, formatLlmBench } from './llmBench.ts'
 import { benchNetwork, formatNetworkBench, networkBenchOptionsFromEnv } from './networkBench.ts'
 import { benchReceipts } from './receiptBench.ts'
-import { benchZk, benchZkAccuracy, formatZkAccuracy, formatZkBench } from './zkBench.ts'
+import {
+  benchZk,
+  benchZkAccuracy,
+  createZkGasMeter,
+  formatZkAccuracy,
+  formatZkBench,
+} from './zkBench.ts'
 
 const sections = ['engine', 'receipts', 'network', 'llm', 'zk'] as const
 const only = (process.env.BENCH_ONLY ?? sections.join(','))
@@ -86,11 +92,13 @@ try {
   }
   if (runs('zk')) {
     console.log('')
+    const gasMeter = await createZkGasMeter()
     const result = await benchZk({
       dir: join(dir, 'zk'),
       proofs: Number(process.env.BENCH_ZK_PROOFS ?? 3),
+      measureGas: gasMeter.measure,
       log: (line) => console.error(line),
-    })
+    }).finally(() => gasMeter.stop())
     for (const line of formatZkBench(result)) console.log(line)
     for (const line of formatZkAccuracy(
       await benchZkAccuracy({ mnistCount: Number(process.env.BENCH_ZK_MNIST ?? 2000) }),

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
+import { deployZkVerifier, measureZkVerifierGas, startAnvil } from '@verity/contracts'
 import { buildDemoCnn, buildDemoModels, generateDigits } from '@verity/models'
 import { canonicalJson, verifyGroth16 } from '@verity/protocol'
 import {
@@ -23,11 +24,69 @@ import {
   type ZkModelArtifacts,
 } from '@verity/zk'
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node'
+import { createPublicClient, createWalletClient, defineChain, http } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 
 /** Where the phase-1 fixtures live (../shared/assets/zk). */
 export const zkBenchPtau = {
   pot14: new URL('../../shared/assets/zk/pot14_final.ptau', import.meta.url).pathname,
   pot16: new URL('../../shared/assets/zk/pot16_final.ptau', import.meta.url).pathname,
+}
+
+/**
+ * Measures on-chain verification on a private anvil: each model's generated Groth16 verifier and
+ * its `ZkModelVerifier` adapter are deployed, and one real proof is checked in real transactions
+ * (`measureZkVerifierGas`: gas used, calldata included).
+ *
+ * @example
+ * ```ts
+ * const meter = await createZkGasMeter()
+ * await benchZk({ dir, proofs: 3, measureGas: meter.measure, log }).finally(meter.stop)
+ * ```
+ */
+export async function createZkGasMeter(): Promise<{
+  measure: NonNullable<Parameters<typeof benchModel>[0]['measureGas']>
+  stop: () => Promise<void>
+}> {
+  const anvil = await startAnvil({ port: 0 })
+  const chain = defineChain({
+    id: anvil.chainId,
+    name: 'bench',
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [anvil.rpcUrl] } },
+  })
+  const transport = http(anvil.rpcUrl, { retryCount: 0 })
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 })
+  const walletClient = createWalletClient({
+    account: privateKeyToAccount(anvil.privateKeys[0]!),
+    chain,
+    transport,
+    pollingInterval: 50,
+  })
+  return {
+    async measure(artifacts, proofHex, image, outputs) {
+      const size = (shape: readonly number[]) => shape.reduce((product, dim) => product * dim, 1)
+      const deployed = await deployZkVerifier({
+        publicClient,
+        walletClient,
+        solidityVerifier: artifacts.solidityVerifier,
+        modelCommitment: BigInt(artifacts.manifestZk.modelCommitment),
+        inputLength: size(artifacts.manifestZk.input.shape),
+        outputCount: size(artifacts.manifestZk.output.shape),
+      })
+      const gas = await measureZkVerifierGas({
+        publicClient,
+        walletClient,
+        groth16Verifier: deployed.groth16Verifier,
+        adapter: deployed.adapter,
+        groth16Proof: proofHex,
+        input: image,
+        outputs,
+      })
+      return { verifier: Number(gas.groth16Verifier.gasUsed), adapter: Number(gas.adapter.gasUsed) }
+    },
+    stop: () => anvil.stop(),
+  }
 }
 
 /** Top-1 agreement of a quantized (integer) model with its float original. */

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
+  encodeZkFulfillment,
   exampleConsumerAbi,
   exampleConsumerBytecode,
   inferenceHubAbi,
@@ -15,16 +16,19 @@ import {
   nodeRegistryAbi,
   parseNetworkConfig,
   settlementAbi,
+  zkModelVerifierAbi,
 } from '@verity/contracts'
 import {
   decodeTensors,
   encodeTensors,
+  fromFieldElement,
   hashTensors,
   namedTensorsFromJson,
   type Receipt,
   verifyReceipt,
 } from '@verity/protocol'
-import { createClient, http as sdkHttp, infer as sdkInfer } from '@verity/sdk'
+import { createClient, getModel, http as sdkHttp, infer as sdkInfer } from '@verity/sdk'
+import { encodeGroth16Proof } from '@verity/zk'
 import OpenAI from 'openai'
 import {
   createPublicClient,
@@ -135,7 +139,8 @@ let first: Devnet
 const cli = (...argv: string[]) => runCli(['--home', home, ...argv])
 
 test('default: devnet brings up 4 registered, staked nodes that all serve the demo models', {
-  timeout: 180_000,
+  // the first start runs the zk ceremonies of the int8 demo models (about 2–3 minutes here)
+  timeout: 600_000,
 }, async () => {
   first = await startDevnet()
   const { summary } = first
@@ -615,6 +620,139 @@ test('behavior: a contract asks InferenceHub for an inference; devnet nodes exec
   assert.equal(hashTensors(outputs), direct.receipt.result.outputHash)
   const logits = Array.from(outputs.logits!.data as Int32Array)
   assert.equal(logits.indexOf(Math.max(...logits)), 6)
+})
+
+test('behavior: zero knowledge: the demo MLP and CNN are proven on the devnet; receipts verify offline, the registered verifiers accept the proofs through InferenceHub, tampering fails offline and on-chain', {
+  timeout: 300_000,
+}, async (t) => {
+  const { summary } = first
+  if (!summary.zk || summary.zk.models.length === 0) {
+    t.skip(summary.zk?.note ?? 'the devnet ran without zk')
+    return
+  }
+  const requester = summary.testKeys.find((k) => k.role === 'requester')!
+  const account = privateKeyToAccount(requester.privateKey)
+  const wallet = createWalletClient({
+    account,
+    chain: {
+      id: summary.chainId,
+      name: 'devnet',
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [summary.rpcUrl] } },
+    },
+    transport: http(summary.rpcUrl, { retryCount: 0 }),
+  })
+  const chain = chainClient(summary)
+  const consumer = (
+    await chain.waitForTransactionReceipt({
+      hash: await wallet.deployContract({
+        abi: exampleConsumerAbi,
+        bytecode: exampleConsumerBytecode,
+        args: [summary.contracts.inferenceHub],
+      }),
+    })
+  ).contractAddress!
+  const client = createClient({ transport: sdkHttp(summary.nodes[1]!.url) })
+  const inputs = namedTensorsFromJson(
+    JSON.parse(await readFile(join(summary.samples, 'digit-3.int8.json'), 'utf8')),
+  )
+  const image = inputs.image!.data as Uint8Array
+  assert.deepEqual(
+    summary.zk.models.map((m) => m.name),
+    ['digits-mlp-int8', 'digits-cnn-int8'],
+  )
+  for (const zkModel of summary.zk.models) {
+    // over HTTP with the CLI: a signed mode-zk request, its receipt written and verified offline
+    const out = join(home, `receipt-zk-${zkModel.name}.json`)
+    const infer = await cli(
+      '--json',
+      'infer',
+      zkModel.name,
+      '--input',
+      join(summary.samples, 'digit-3.png'),
+      '--node',
+      summary.nodes[1]!.url,
+      '--key',
+      requester.keyFile!,
+      '--mode',
+      'zk',
+      '--out',
+      out,
+    )
+    assert.equal(infer.code, 0, infer.stderr)
+    const receipt = JSON.parse(await readFile(out, 'utf8')) as Receipt
+    assert.equal(receipt.job.mode, 'zk')
+    const model = await getModel(client, { model: zkModel.name })
+    const verdict = await verifyReceipt(receipt, { manifest: model.manifest, inputs })
+    assert.equal(
+      verdict.valid,
+      true,
+      JSON.stringify(verdict.checks.filter((c) => c.status !== 'pass')),
+    )
+    for (const name of ['zk.proof', 'zk.output', 'zk.input', 'zk.model'])
+      assert.equal(verdict.checks.find((c) => c.name === name)?.status, 'pass', name)
+    const tampered = structuredClone(receipt)
+    tampered.zk!.publicSignals[0] = String(BigInt(tampered.zk!.publicSignals[0]!) + 1n)
+    const rejected = await verifyReceipt(tampered, { manifest: model.manifest, inputs })
+    assert.equal(rejected.code, 'RECEIPT_ZK_PROOF_INVALID')
+    const outputs = receipt.zk!.publicSignals.slice(0, 10).map((v) => fromFieldElement(BigInt(v)))
+
+    // on-chain: the registered verifier accepts this proof, and refuses it for another output
+    const fulfilment = encodeZkFulfillment({
+      groth16Proof: encodeGroth16Proof(receipt.zk!.proof as never),
+      input: image,
+      outputs,
+    })
+    const check = (proof: `0x${string}`, outputHash: `0x${string}`) =>
+      chain.readContract({
+        address: zkModel.verifier,
+        abi: zkModelVerifierAbi,
+        functionName: 'verifyProof',
+        args: [proof, keccak256(image), outputHash],
+      })
+    assert.equal(await check(fulfilment.proof, fulfilment.outputHash), true)
+    const wrong = encodeZkFulfillment({
+      groth16Proof: encodeGroth16Proof(receipt.zk!.proof as never),
+      input: image,
+      outputs: outputs.map((v, i) => (i === 0 ? v + 1n : v)),
+    })
+    assert.equal(await check(wrong.proof, wrong.outputHash), false)
+
+    // through InferenceHub: a contract asks in mode 2; a node proves and the verifier accepts
+    const asked = await chain.waitForTransactionReceipt({
+      hash: await wallet.writeContract({
+        address: consumer,
+        abi: exampleConsumerAbi,
+        functionName: 'ask',
+        args: [BigInt(zkModel.modelId), toHex(image), 2, 0, 500_000],
+        value: BigInt(summary.settlement.pricePerCall),
+      }),
+    })
+    const [requested] = parseEventLogs({
+      abi: inferenceHubAbi,
+      logs: asked.logs,
+      eventName: 'InferenceRequested',
+    })
+    const requestId = requested!.args.requestId
+    const fulfilled = await eventually(`the ${zkModel.name} zk request`, 120_000, async () => {
+      const [log] = await chain.getContractEvents({
+        address: summary.contracts.inferenceHub,
+        abi: inferenceHubAbi,
+        eventName: 'InferenceFulfilled',
+        args: { requestId },
+        fromBlock: asked.blockNumber,
+      })
+      return log
+    })
+    assert.ok(summary.nodes.some((n) => n.address === fulfilled.args.executor))
+    const result = await chain.readContract({
+      address: consumer,
+      abi: exampleConsumerAbi,
+      functionName: 'resultOf',
+      args: [requestId],
+    })
+    assert.equal(result, fulfilment.output, 'the consumer got the proven logits')
+  }
 })
 
 test('behavior: the openai client on a devnet gateway chats with stories260K (published on node 1, fetched over IPFS): greedy reference reproduced, receipts co-signed by a quorum of 2', {

@@ -1,7 +1,7 @@
 import { BaseError } from '@verity/protocol'
 import { Command, CommanderError, Option } from 'commander'
 import { type ChatFlags, chat } from './commands/chat.ts'
-import { devnet } from './commands/devnet.ts'
+import { type DevnetFlags, devnet } from './commands/devnet.ts'
 import { infer } from './commands/infer.ts'
 import { keysNew, keysShow } from './commands/keys.ts'
 import { modelAdd, modelList, modelShow } from './commands/model.ts'
@@ -9,6 +9,7 @@ import { modelPublish } from './commands/modelPublish.ts'
 import { models } from './commands/models.ts'
 import { node } from './commands/node.ts'
 import { verify } from './commands/verify.ts'
+import { type ZkCompileFlags, zkCompile } from './commands/zk.ts'
 import { type CliOptions, defaultCliOptions } from './options.ts'
 import { type Io, printError, processIo } from './output.ts'
 
@@ -144,7 +145,10 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .requiredOption('--input <file>', 'JSON tensors, a .npy array or a .png image')
     .option('--node <url>', 'run on this node through the SDK; the receipt is verified offline')
     .addOption(
-      new Option('--mode <mode>', 'verification mode (with --node)').choices(['none', 'reexec']),
+      new Option(
+        '--mode <mode>',
+        'verification mode (with --node): reexec = verifiers re-execute, zk = a Groth16 proof',
+      ).choices(['none', 'reexec', 'zk']),
     )
     .option('--quorum <k>', 'verifiers that must re-execute and co-sign (--mode reexec)')
     .option('--out <file>', 'where to write the receipt (default: <home>/receipts/<job id>.json)')
@@ -160,6 +164,33 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
       action((options, reference: string, flags: Parameters<typeof infer>[3]) =>
         infer(io, options, reference, flags),
       ),
+    )
+
+  const zk = program.command('zk').description('zero-knowledge mode: make models provable')
+  zk.command('compile')
+    .argument('<model>', 'an integer (quantized) ONNX model file')
+    .description(
+      'compile a model to a circuit, run its phase-2 ceremony and store the artifacts (then `model add` gives its manifest a zk section)',
+    )
+    .option('--ptau <file>', 'phase-1 powers-of-tau file prepared for phase 2 (required to set up)')
+    .option('--ptau-sha256 <hex>', 'refuse the ptau file unless it has this sha256')
+    .option(
+      '--contributor <name>',
+      'a phase-2 contributor, in order (repeatable; default one: local)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      '--beacon <hex>',
+      'the final public beacon, e.g. a block hash (default: random, recorded)',
+    )
+    .option('--out <dir>', 'where to store the artifacts (default: <home>/zk)')
+    .option('--max-constraints <n>', 'refuse larger circuits')
+    .option(
+      '--calibration <file.npy>',
+      'float models: quantize with these inputs ([N, …] uint8/float32) and report top-1 agreement; no setup',
+    )
+    .action(
+      action((options, file: string, flags: ZkCompileFlags) => zkCompile(io, options, file, flags)),
     )
 
   program
@@ -221,11 +252,8 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .option('--nodes <n>', 'number of nodes', '4')
     .option('--data-dir <dir>', 'devnet data; a second run reuses it (default: <home>/devnet)')
     .option('--port-base <port>', 'anvil on P, node i on P+i; 0 picks free ports', '8545')
-    .action(
-      action((options, flags: { nodes?: string; dataDir?: string; portBase?: string }) =>
-        devnet(io, options, flags),
-      ),
-    )
+    .option('--no-zk', 'skip the zero-knowledge setup of the demo models (faster first start)')
+    .action(action((options, flags: DevnetFlags) => devnet(io, options, flags)))
 
   program
     .command('node')

@@ -250,11 +250,11 @@ test('error: network flags are checked before anything is sent', async () => {
   )
   expectError(await cli('models', '--node', 'not a url'), 'INVALID_ARGUMENT')
   expectError(await cli('models', '--node', 'ftp://127.0.0.1:1'), 'INVALID_ARGUMENT')
-  const usage = await cli('infer', 'digits-int8', '--input', sample(1), '--mode', 'zk')
+  const usage = await cli('infer', 'digits-int8', '--input', sample(1), '--mode', 'tee')
   assert.equal(usage.code, 2, 'a mode outside the choices is a usage error')
   assert.match(
     usage.stderr,
-    /^error INVALID_ARGUMENT: option '--mode <mode>' argument 'zk' is invalid/,
+    /^error INVALID_ARGUMENT: option '--mode <mode>' argument 'tee' is invalid/,
   )
 })
 

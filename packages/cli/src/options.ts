@@ -31,5 +31,7 @@ export function homePaths(home: string) {
     key: join(home, 'key.json'),
     store: join(home, 'store'),
     receipts: join(home, 'receipts'),
+    /** zk artifacts (`verity zk compile`), where `model add` and `verity node` look for them. */
+    zk: join(home, 'zk'),
   }
 }

@@ -1,6 +1,8 @@
 export * from './anvil.ts'
 export * from './deploy.ts'
 export * from './deployPoseidonT6.ts'
+export * from './deployZkVerifier.ts'
+export * from './encodeZkFulfillment.ts'
 export {
   exampleConsumerAbi,
   exampleConsumerBytecode,
@@ -15,4 +17,5 @@ export {
   zkModelVerifierAbi,
   zkModelVerifierBytecode,
 } from './generated/index.ts'
+export * from './measureZkVerifierGas.ts'
 export * from './verifyReceiptOnChain.ts'

@@ -338,9 +338,11 @@ test('behavior: accepted through InferenceHub.fulfillWithProof', async (t) => {
   )
 })
 
-test('behavior: outputs outside the field are rejected before the verifier is asked', async () => {
+test('behavior: outputs outside the canonical signed range are rejected before the verifier is asked', async () => {
   await configure(Mode.Accept)
-  for (const bad of [P, -P, 2n ** 255n - 1n, -(2n ** 255n)]) {
+  const half = (P - 1n) / 2n
+  // p − 7 and −7 are the same field element: only −7 may stand for it (one proof, one output)
+  for (const bad of [half + 1n, -(half + 1n), P - 7n, P, -P, 2n ** 255n - 1n, -(2n ** 255n)]) {
     const outputs = [bad, ...logits.slice(1)]
     const { inputHash, outputHash } = hashes(image, outputs)
     assert.equal(
@@ -349,9 +351,10 @@ test('behavior: outputs outside the field are rejected before the verifier is as
       String(bad),
     )
   }
-  // the extremes that are field elements pass through
-  const edge = [P - 1n, -(P - 1n), ...logits.slice(2)]
-  const signals = [P - 1n, 1n, ...logits.slice(2).map((v) => (v < 0n ? P + v : v))]
+  assert.equal(await adapterContract().read.HALF_FIELD(), half)
+  // the extremes of the range pass through: (p − 1) / 2 and −(p − 1) / 2 = (p + 1) / 2 mod p
+  const edge = [half, -half, ...logits.slice(2)]
+  const signals = [half, half + 1n, ...logits.slice(2).map((v) => (v < 0n ? P + v : v))]
   await configure(
     Mode.Check,
     expectedArgumentsHash(groth16Proof, [...signals, inputCommitment(image), MODEL_COMMITMENT]),

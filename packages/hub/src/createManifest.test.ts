@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { hashManifest, isBaseError, parseManifest } from '@verity/protocol'
+import {
+  bn254ScalarField,
+  hashManifest,
+  isBaseError,
+  type ManifestZk,
+  parseManifest,
+} from '@verity/protocol'
 import { buildOnnxModel } from './buildOnnxModel.ts'
 import { computeCid } from './computeCid.ts'
 import { createManifest, defaultManifestLimits } from './createManifest.ts'
@@ -116,5 +123,53 @@ describe('createManifest', () => {
       () => createManifest({ bytes, cid, info, name: 'ok', pricing: { perCall: '-1' }, engine }),
       (error) => isBaseError(error, 'MANIFEST_INVALID'),
     )
+  })
+
+  test('behavior: a zk section of these bytes and tensors is kept in the manifest', async () => {
+    const bytes = buildOnnxModel({
+      inputs: [{ name: 'x', elemType: 2, shape: [1, 4] }],
+      outputs: [{ name: 'y', elemType: 6, shape: [1, 4] }],
+      nodes: [
+        { opType: 'Cast', input: ['x'], output: ['y'], attribute: [{ name: 'to', i: 6, type: 2 }] },
+      ],
+    })
+    const cid = await computeCid(bytes)
+    const info = inspectOnnx(bytes)
+    const commitment =
+      BigInt(`0x${createHash('sha256').update(bytes).digest('hex')}`) % bn254ScalarField
+    const zk: ManifestZk = {
+      system: 'groth16',
+      curve: 'bn128',
+      verificationKeyHash: `0x${'ab'.repeat(32)}`,
+      modelCommitment: commitment.toString(),
+      constraints: 100,
+      ptau: { power: 14, sha256: `0x${'cd'.repeat(32)}` },
+      artifacts: {
+        circuit: 'bafkreicircuit',
+        r1cs: 'bafkreir1cs',
+        wasm: 'bafkreiwasm',
+        zkey: 'bafkreizkey',
+        verificationKey: 'bafkreivkey',
+        transcript: 'bafkreitranscript',
+      },
+      input: { name: 'x', dtype: 'uint8', shape: [1, 4] },
+      output: { name: 'y', dtype: 'int32', shape: [1, 4] },
+    }
+    const manifest = createManifest({ bytes, cid, info, name: 'cast', engine, zk })
+    assert.deepEqual(manifest.zk, zk)
+    assert.notEqual(
+      hashManifest(manifest),
+      hashManifest(createManifest({ bytes, cid, info, name: 'cast', engine })),
+    )
+
+    for (const [other, pattern] of [
+      [{ ...zk, modelCommitment: '12345' }, /another file was compiled/],
+      [{ ...zk, input: { ...zk.input, name: 'image' } }, /no uint8 input "image"/],
+      [{ ...zk, output: { ...zk.output, name: 'logits' } }, /no int32 output "logits"/],
+    ] as const)
+      assert.throws(
+        () => createManifest({ bytes, cid, info, name: 'cast', engine, zk: other }),
+        (error) => isBaseError(error, 'MANIFEST_INVALID') && pattern.test(error.message),
+      )
   })
 })

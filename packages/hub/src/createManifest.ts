@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto'
 import {
   BaseError,
+  bn254ScalarField,
   type Comparison,
   type Dtype,
   type EngineDescriptor,
   type Manifest,
+  type ManifestZk,
   parseManifest,
 } from '@verity/protocol'
 import { defaultOnnxLimits, type OnnxInfo } from './inspectOnnx.ts'
@@ -71,6 +74,12 @@ export type CreateManifestParameters = {
   /** Default: `exact` when every output is integer/bool, else {@link defaultFloatTolerance}. */
   comparison?: Comparison | undefined
   limits?: Partial<Manifest['limits']> | undefined
+  /**
+   * The model's zero-knowledge section (from `@verity/zk`'s `setupZkModel`), when it can be
+   * proven. Its model commitment must be that of `bytes`, its input and output tensors the
+   * model's; otherwise `MANIFEST_INVALID`.
+   */
+  zk?: ManifestZk | undefined
 }
 
 /**
@@ -135,8 +144,41 @@ export function createManifest(parameters: CreateManifestParameters): Manifest {
       producer: info.producer,
       operators: [...info.operators],
     },
+    ...(parameters.zk === undefined ? {} : { zk: checkZkSection(parameters.zk, bytes, info) }),
   }
   return parseManifest(manifest)
+}
+
+/**
+ * The zk commitment of a model file: sha256 of the bytes, read big-endian, mod the BN254 scalar
+ * field (the circuit's last public signal; `@verity/zk`'s `computeModelCommitment`, which the hub
+ * cannot import: `zk` depends on `hub`).
+ */
+function zkModelCommitment(bytes: Uint8Array): bigint {
+  const hex = createHash('sha256').update(bytes).digest('hex')
+  return BigInt(`0x${hex}`) % bn254ScalarField
+}
+
+/** A zk section belongs to these bytes and names tensors the model has (else `MANIFEST_INVALID`). */
+function checkZkSection(zk: ManifestZk, bytes: Uint8Array, info: OnnxInfo): ManifestZk {
+  const refuse = (problem: string) =>
+    new BaseError('MANIFEST_INVALID', `The zk section does not fit this model: ${problem}.`, {
+      metaMessages: [
+        'Use the zk section that `verity zk compile` (setupZkModel) produced for this very file.',
+      ],
+    })
+  const commitment = zkModelCommitment(bytes).toString()
+  if (zk.modelCommitment !== commitment)
+    throw refuse(
+      `its model commitment is ${zk.modelCommitment}, the file's is ${commitment} (another file was compiled)`,
+    )
+  const input = info.inputs.find((spec) => spec.name === zk.input.name)
+  if (input === undefined || input.dtype !== 'uint8')
+    throw refuse(`the model has no uint8 input "${zk.input.name}"`)
+  const output = info.outputs.find((spec) => spec.name === zk.output.name)
+  if (output === undefined || output.dtype !== 'int32')
+    throw refuse(`the model has no int32 output "${zk.output.name}"`)
+  return zk
 }
 
 /** A valid name close to what the user typed, for the error hint. */

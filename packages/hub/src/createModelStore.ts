@@ -353,6 +353,10 @@ export function createModelStore(options: ModelStoreOptions): ModelStore {
   async function manifestOf(parameters: AddModelParameters): Promise<Manifest> {
     const { bytes, engine } = parameters
     if (bytes instanceof Uint8Array && hasGgufMagic(bytes)) {
+      if (parameters.zk !== undefined)
+        throw new BaseError('MANIFEST_INVALID', 'A GGUF model cannot carry a zk section.', {
+          metaMessages: ['Zero-knowledge mode proves quantized ONNX models only.'],
+        })
       const info = validateGguf(bytes, {
         ...options.ggufLimits,
         supportedArchitectures: parameters.supportedArchitectures,
@@ -398,17 +402,24 @@ export function createModelStore(options: ModelStoreOptions): ModelStore {
           },
         )
       const same = models.find((model) => model.cid === cid)
-      if (same && canonicalJson(same.manifest) !== canonicalJson(manifest))
+      if (same && canonicalJson(same.manifest) !== canonicalJson(manifest)) {
+        const differing = differingFields(same.manifest, manifest)
         throw new BaseError(
           'MODEL_AMBIGUOUS',
           `This file (${cid}) is already stored as ${same.manifest.name}@${same.manifest.version} with a different manifest.`,
           {
             metaMessages: [
-              `Fields that differ: ${differingFields(same.manifest, manifest).join(', ')}.`,
+              `Fields that differ: ${differing.join(', ')}.`,
+              ...(differing.includes('zk')
+                ? [
+                    `The zk section differs: the file was stored before its zk artifacts were compiled (or with others). To make it provable here, remove ${manifestPath(cid)} and add the file again (its manifest hash changes).`,
+                  ]
+                : []),
               'A file has one manifest in a store. Use the stored one, or remove it before adding the file again.',
             ],
           },
         )
+      }
       await mkdir(modelsDir, { recursive: true })
       await mkdir(manifestsDir, { recursive: true })
       await ensureModelFile(cid, parameters.bytes)

@@ -159,6 +159,43 @@ test('behavior: a job stored as accepted and never run is completed on the next 
   await second.stop()
 })
 
+test('error: a recovered job in a mode the node no longer offers fails, never a receipt without evidence', async () => {
+  const dir = await dataDir()
+  const first = await createVerityNode({ dataDir: dir }, { account: testAccounts.node, logger })
+  const model = await publish(await first.start())
+  await first.stop()
+
+  // stored by a node that offered zk (it had the artifacts); restarted without them
+  const request = createInferenceRequest({
+    modelCid: model.cid,
+    manifestHash: model.manifestHash,
+    inputs: namedTensorsFromJson(sample),
+    mode: 'zk',
+    nonce: `0x${'04'.repeat(32)}`,
+  })
+  const signature = await signInferenceRequest({ account: testAccounts.client, request })
+  const id = computeJobId(testAccounts.client.address, request)
+  const jobs = createJobStore({ path: nodePaths(dir).database })
+  jobs.accept({
+    id,
+    requester: testAccounts.client.address,
+    modelCid: model.cid,
+    mode: 'zk',
+    request: { message: requestToJson(request), signature, includeOutput: true },
+    inputs: encodeTensors(namedTensorsFromJson(sample)),
+  })
+  jobs.close()
+
+  const second = await createVerityNode({ dataDir: dir }, { account: testAccounts.node, logger })
+  await second.start()
+  assert.deepEqual(await second.recovery, { completed: 0, failed: 1, skipped: 0 })
+  const job = (await (await second.app.request(`/v1/jobs/${id}`)).json()) as JobBody
+  assert.equal(job.status, 'failed')
+  assert.equal(job.error.code, 'MODE_UNSUPPORTED')
+  assert.equal((await second.app.request(`/v1/receipts/${id}`)).status, 404)
+  await second.stop()
+})
+
 test('behavior: recovery gives up on expired jobs and on jobs interrupted too often', async () => {
   const dir = await dataDir()
   const first = await createVerityNode({ dataDir: dir }, { account: testAccounts.node, logger })

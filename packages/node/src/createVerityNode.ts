@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { createAdaptorServer } from '@hono/node-server'
 import { createOnnxEngine, type Engine, type TextEngine } from '@verity/engine'
 import { createModelStore } from '@verity/hub'
 import { BaseError, type Manifest, type VerityDomain } from '@verity/protocol'
+import { createZkArtifactStore, type ZkArtifactStore } from '@verity/zk'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { createChainSeedSource } from './chain/createChainSeedSource.ts'
@@ -52,6 +55,8 @@ import {
   createVerificationMetrics,
   type VerificationMetrics,
 } from './verification/verificationMetrics.ts'
+import { createZkVerification, type ZkVerification } from './zk/createZkVerification.ts'
+import { withZkManifests } from './zk/withZkManifests.ts'
 
 /**
  * Parts a caller may supply instead of the defaults (tests, embedders). Whatever is supplied is
@@ -72,7 +77,8 @@ export type NodeComponents = {
   env?: Readonly<Record<string, string | undefined>> | undefined
   /**
    * Verification modes beyond `none` (the seam for `reexec`, `zk`, `tee`). Default: `reexec` by
-   * re-execution quorums, when the node has peers (`options.peers` or a `peers` directory); a
+   * re-execution quorums, when the node has peers (`options.peers` or a `peers` directory), and
+   * `zk` by Groth16 proofs when `options.zk.enabled` (`auto`: the zk folder holds zk sections); a
    * supplied verification for a mode replaces the default.
    */
   verifications?: readonly Verification[] | undefined
@@ -131,6 +137,10 @@ export type VerityNode = {
   readonly text: TextService
   /** Fraud-proof sender (connected nodes). */
   readonly challenger: Challenger | undefined
+  /** The zk artifact store (`options.zk.dir`): manifests' zk sections, proving artifacts. */
+  readonly zkArtifacts: ZkArtifactStore
+  /** Mode `zk` (its proving queue and pre-flight checks) when enabled and not supplied. */
+  readonly zk: ZkVerification | undefined
   /** Aborts when the node stops; everything long-running listens to it. */
   readonly signal: AbortSignal
   /** The bound URL once started. */
@@ -152,8 +162,8 @@ function formatUrl(host: string, port: number): string {
 }
 
 /**
- * The composition root: options → key → database → model store → engine → peers → verifier and
- * `reexec` verification → executor → HTTP API.
+ * The composition root: options → key → database → zk artifacts and model store → engine →
+ * peers → verifier, `reexec` and `zk` verifications → executor → HTTP API.
  * Nothing listens until `start()`; `stop()` tears down in reverse order. One `AbortSignal`
  * (`node.signal`) spans the node's life.
  *
@@ -221,10 +231,15 @@ export async function createVerityNode(
     throw error
   }
   const ownsEngine = components.engine === undefined
-  const store = createModelStore({
-    dir: paths.store,
-    limits: { maxModelBytes: options.maxModelBytes },
-  })
+  const zkArtifacts = createZkArtifactStore({ dir: options.zk.dir })
+  // every model added here (published, fetched) gets the zk section this node holds for it
+  const store = withZkManifests(
+    createModelStore({
+      dir: paths.store,
+      limits: { maxModelBytes: options.maxModelBytes },
+    }),
+    { artifacts: zkArtifacts },
+  )
   const peers =
     components.peers ??
     (chain && options.peers.length === 0
@@ -287,6 +302,17 @@ export async function createVerityNode(
             },
           ),
         ]
+  // `auto`: offered when the artifact folder holds some model's zk section
+  const zkEnabled =
+    options.zk.enabled === 'auto' ? existsSync(join(options.zk.dir, 'models')) : options.zk.enabled
+  const zk: ZkVerification | undefined =
+    zkEnabled && !supplied.some((v) => v.mode === 'zk')
+      ? createZkVerification(
+          { budget: options.zk.budget },
+          { artifacts: zkArtifacts, logger, registry: metrics.registry },
+        )
+      : undefined
+  if (zk) verifications = [...verifications, zk]
   // text generations use the same quorums (before any fault wrapper: it knows tensor jobs only)
   const reexec = verifications.find(
     (v): v is ReexecVerification => v.mode === 'reexec' && 'completeText' in v,
@@ -377,6 +403,8 @@ export async function createVerityNode(
           registry: metrics.registry,
           signal: controller.signal,
           now: components.now,
+          // mode-2 requests are proven through the node's one proving queue
+          ...(zk ? { zk: { store: zkArtifacts, prover: zk.prover } } : {}),
         },
       )
     : undefined
@@ -403,6 +431,7 @@ export async function createVerityNode(
       verifier,
       evidence: verification,
       text,
+      ...(zkEnabled ? { zkArtifacts } : {}),
       connected: {
         ...(distribution
           ? {
@@ -462,7 +491,13 @@ export async function createVerityNode(
     const { port } = server.address() as AddressInfo
     url = formatUrl(options.host, port)
     log.info(
-      { url, address: account.address, chainId: domain.chainId, roles: options.roles },
+      {
+        url,
+        address: account.address,
+        chainId: domain.chainId,
+        roles: options.roles,
+        modes: executor.modes,
+      },
       'listening',
     )
     recovery = executor.recover().catch((error: unknown) => {
@@ -538,6 +573,8 @@ export async function createVerityNode(
     settlement,
     challenger,
     text,
+    zkArtifacts,
+    zk,
     signal: controller.signal,
     get url() {
       return url

@@ -82,9 +82,14 @@ export type Verification = {
   mode: Exclude<Mode, 'none'>
   /**
    * Refuses, before the job is stored or run, a request this mode cannot serve (a quorum out of
-   * range, too few peers). Optional.
+   * range, too few peers, inputs a circuit cannot take). Optional.
    */
-  check?(parameters: { request: InferenceRequestMessage; model: StoredModel }): Promise<void>
+  check?(parameters: {
+    request: InferenceRequestMessage
+    model: StoredModel
+    /** The call's inputs (already validated against the manifest). */
+    inputs?: NamedTensors | undefined
+  }): Promise<void>
   complete(parameters: {
     job: JobRecord
     model: StoredModel
@@ -364,6 +369,8 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
     try {
       const attempt = jobs.markRunning(job.id)
       log.info({ cid: model.cid, mode: job.mode, attempt }, 'job running')
+      // a job recovered after a restart in a mode this node no longer offers: no evidence, no receipt
+      if (job.mode !== 'none') checkMode(modeIds[job.mode])
       await models.load(model)
       signal.throwIfAborted()
       const engineStarted = performance.now()
@@ -451,7 +458,8 @@ export function createExecutor(options: ExecutorOptions, components: ExecutorCom
       const verification = mode === 'none' ? undefined : verifications.get(mode)
       // a finished job is answered from the store below, whatever the verifiers' state now
       const done = jobs.get(computeJobId(requester, request))?.status === 'done'
-      if (verification?.check && !done) await verification.check({ request, model })
+      if (verification?.check && !done)
+        await verification.check({ request, model, inputs: call.inputs })
       // priced (and the payer's escrow checked) before anything is stored; refusals throw
       const quote =
         settlement && !done ? await settlement.quote({ request, requester, model }) : undefined

@@ -176,13 +176,13 @@ test('behavior: a node killed while running a slow model completes the job after
   assert.equal(await second.exited, 0)
 })
 
-test('behavior: --peer flags give the node peers: it offers reexec', async () => {
+test('behavior: --peer flags give the node peers: it offers reexec (and zk with --zk)', async () => {
   const peer = `${testAccounts.client.address}@http://127.0.0.1:9`
-  const node = await spawnNode(['--data-dir', await dataDir(), '--peer', peer], {
+  const node = await spawnNode(['--data-dir', await dataDir(), '--peer', peer, '--zk'], {
     VERITY_PRIVATE_KEY: nodeKey,
   })
   const network = (await (await fetch(`${node.url}/v1/network`)).json()) as { modes: string[] }
-  assert.deepEqual(network.modes, ['none', 'reexec'])
+  assert.deepEqual(network.modes, ['none', 'reexec', 'zk'])
   node.process.kill('SIGTERM')
   assert.equal(await node.exited, 0)
 })
@@ -198,6 +198,13 @@ test('error: bad arguments and a missing key exit with a message, never a stack'
     spawnNode(['--data-dir', dir, '--port', 'eighty']),
     (error: Error & { details?: string }) => {
       assert.match(String(error.details), /^error INVALID_ARGUMENT: --port must be/m)
+      return true
+    },
+  )
+  await assert.rejects(
+    spawnNode(['--data-dir', dir, '--zk-max-constraints', 'lots']),
+    (error: Error & { details?: string }) => {
+      assert.match(String(error.details), /^error INVALID_ARGUMENT: --zk-max-constraints must be/m)
       return true
     },
   )

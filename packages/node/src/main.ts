@@ -14,6 +14,7 @@ import {
   type NodeRole,
 } from './options.ts'
 import { parsePeer } from './verification/peerDirectory.ts'
+import { defaultZkOptions } from './zk/options.ts'
 
 const usage = `Usage: node packages/node/src/main.ts [options]
 
@@ -37,6 +38,13 @@ const usage = `Usage: node packages/node/src/main.ts [options]
   --batch-delay-ms MS   or when the oldest receipt waited MS [${defaultNodeOptions.settlement.maxBatchDelayMs}]
   --poll-ms MS          how often chain watchers poll [${defaultNodeOptions.settlement.pollIntervalMs}]
   --audit-all           check every executor's batches, not only those this node disagreed with
+  --zk-dir DIR          zk artifacts (verity zk compile --out DIR): manifests' zk sections and
+                        proving keys [DIR/zk]
+  --zk / --no-zk        offer mode zk / do not (default: when --zk-dir holds zk artifacts; manifests
+                        get their zk section from --zk-dir either way)
+  --zk-max-constraints N  refuse zk jobs whose circuit is larger [${defaultZkOptions.budget.maxConstraints}]
+  --zk-max-memory-mb MB   refuse zk jobs expected to need more memory [${defaultZkOptions.budget.maxMemoryBytes / 1024 / 1024}]
+  --zk-max-prove-ms MS    refuse zk jobs expected to prove longer [${defaultZkOptions.budget.maxProveMs}]
   --fault NAME          cheat on purpose (wrong-output), for tests and demos; needs ${allowFaultsVariable}=1
   -h, --help`
 
@@ -74,6 +82,12 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
       'batch-delay-ms': { type: 'string' },
       'poll-ms': { type: 'string' },
       'audit-all': { type: 'boolean' },
+      'zk-dir': { type: 'string' },
+      zk: { type: 'boolean' },
+      'no-zk': { type: 'boolean' },
+      'zk-max-constraints': { type: 'string' },
+      'zk-max-memory-mb': { type: 'string' },
+      'zk-max-prove-ms': { type: 'string' },
       fault: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,6 +96,8 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
   const chainId = integer('chain-id', values['chain-id'])
   if (values.settlement !== undefined && chainId === undefined && values.network === undefined)
     throw new BaseError('INVALID_ARGUMENT', '--settlement needs --chain-id.')
+  if (values.zk && values['no-zk'])
+    throw new BaseError('INVALID_ARGUMENT', '--zk and --no-zk contradict each other.')
   if (values.rpc !== undefined && values.network === undefined)
     throw new BaseError('INVALID_ARGUMENT', '--rpc needs --network FILE.')
   if (values.fault !== undefined) assertFaultAllowed(values.fault as NodeFault, process.env)
@@ -115,6 +131,7 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
   const batchSize = integer('batch-size', values['batch-size'])
   const batchDelay = integer('batch-delay-ms', values['batch-delay-ms'])
   const poll = integer('poll-ms', values['poll-ms'])
+  const zkMemoryMb = integer('zk-max-memory-mb', values['zk-max-memory-mb'])
   return {
     dataDir: values['data-dir'],
     host: values.host,
@@ -130,6 +147,15 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
     ipfs: !values['no-ipfs'],
     auditAll: values['audit-all'] ? true : undefined,
     fault: values.fault as NodeFault | undefined,
+    zk: {
+      dir: values['zk-dir'],
+      enabled: values['no-zk'] ? false : values.zk ? true : undefined,
+      budget: {
+        maxConstraints: integer('zk-max-constraints', values['zk-max-constraints']),
+        maxMemoryBytes: zkMemoryMb === undefined ? undefined : zkMemoryMb * 1024 * 1024,
+        maxProveMs: integer('zk-max-prove-ms', values['zk-max-prove-ms']),
+      },
+    },
     settlement: {
       ...(batchSize === undefined ? {} : { maxBatchSize: batchSize }),
       ...(batchDelay === undefined ? {} : { maxBatchDelayMs: batchDelay }),

@@ -30,7 +30,38 @@ test('behavior: paths become absolute, roles canonical, undefined means default'
     store: '/d/store',
     key: '/d/key.json',
     ipfs: '/d/ipfs',
+    zk: '/d/zk',
   })
+})
+
+test('behavior: zk is automatic by default, its folder in the data directory, with a generous budget', () => {
+  const options = resolveNodeOptions({ dataDir: '/d' })
+  assert.deepEqual(options.zk, {
+    enabled: 'auto',
+    dir: '/d/zk',
+    budget: { maxConstraints: 65_536, maxMemoryBytes: 2 ** 31, maxProveMs: 60_000 },
+  })
+  const custom = resolveNodeOptions({
+    dataDir: '/d',
+    zk: { enabled: false, dir: 'artifacts', budget: { maxConstraints: 1000 } },
+  })
+  assert.deepEqual(custom.zk, {
+    enabled: false,
+    dir: resolve('artifacts'),
+    budget: { maxConstraints: 1000, maxMemoryBytes: 2 ** 31, maxProveMs: 60_000 },
+  })
+})
+
+test('error: invalid zk options name the option', () => {
+  assert.throws(() => resolveNodeOptions({ zk: { budget: { maxProveMs: 0 } } }), {
+    code: 'INVALID_ARGUMENT',
+    message: /"zk\.budget\.maxProveMs"/,
+  })
+  assert.throws(() => resolveNodeOptions({ zk: { enabled: 'yes' as unknown as boolean } }), {
+    code: 'INVALID_ARGUMENT',
+    message: /"zk\.enabled"/,
+  })
+  assert.throws(() => resolveNodeOptions({ zk: { dir: '' } }), { message: /"zk\.dir"/ })
 })
 
 test('behavior: peers are validated and normalized; the verifier timeout defaults to 10 s', () => {

@@ -5,6 +5,12 @@ import { BaseError, localDomain, type VerityDomain } from '@verity/protocol'
 import { getAddress, isAddress } from 'viem'
 import { type NodeFault, nodeFaults } from './faults.ts'
 import { type NodePeer, normalizePeers } from './verification/peerDirectory.ts'
+import {
+  defaultZkOptions,
+  resolveZkOptions,
+  type ZkOptions,
+  type ZkOptionsInput,
+} from './zk/options.ts'
 
 /**
  * What a node does: `gateway` serves the public HTTP API, `executor` runs models and signs
@@ -156,6 +162,8 @@ export type NodeOptions = {
   auditAll: boolean
   /** Make this node cheat, for tests and demos (needs `VERITY_ALLOW_FAULTS=1`). */
   fault?: NodeFault | undefined
+  /** Mode `zk`: the artifact folder (default `<dataDir>/zk`) and the proving budget. */
+  zk: ZkOptions
 }
 
 /**
@@ -168,7 +176,7 @@ export type NodeOptions = {
  * const node = await createVerityNode({ ...defaultNodeOptions, dataDir: './data' })
  * ```
  */
-export const defaultNodeOptions: Readonly<NodeOptions> = Object.freeze({
+export const defaultNodeOptions: Readonly<Omit<NodeOptions, 'zk'>> = Object.freeze({
   dataDir: '.verity',
   host: '127.0.0.1',
   port: 0,
@@ -197,7 +205,12 @@ export const defaultNodeOptions: Readonly<NodeOptions> = Object.freeze({
  * const input: NodeOptionsInput = { dataDir: './data', port: undefined }
  * ```
  */
-export type NodeOptionsInput = { [K in keyof NodeOptions]?: NodeOptions[K] | undefined }
+export type NodeOptionsInput = {
+  [K in Exclude<keyof NodeOptions, 'zk'>]?: NodeOptions[K] | undefined
+} & {
+  /** Any subset of the zk options (`dir` defaults to `<dataDir>/zk`, see `defaultZkOptions`). */
+  zk?: ZkOptionsInput | undefined
+}
 
 function invalid(name: string, expected: string, value: unknown): BaseError {
   return new BaseError(
@@ -226,12 +239,14 @@ export function resolveNodeOptions(input: NodeOptionsInput = {}): NodeOptions {
     ...defaultNodeOptions,
     roles: [...defaultNodeOptions.roles],
     peers: [],
+    zk: { ...defaultZkOptions, dir: '', budget: { ...defaultZkOptions.budget } }, // resolved below
   }
   for (const [key, value] of Object.entries(input))
-    if (value !== undefined) (options as Record<string, unknown>)[key] = value
+    if (value !== undefined && key !== 'zk') (options as Record<string, unknown>)[key] = value
   if (typeof options.dataDir !== 'string' || options.dataDir.trim() === '')
     throw invalid('dataDir', 'a folder path', options.dataDir)
   options.dataDir = resolve(options.dataDir)
+  options.zk = resolveZkOptions(input.zk, options.dataDir)
   if (options.keyFile !== undefined) {
     if (typeof options.keyFile !== 'string' || options.keyFile === '')
       throw invalid('keyFile', 'a file path', options.keyFile)
@@ -332,5 +347,7 @@ export function nodePaths(dataDir: string) {
     key: join(dataDir, 'key.json'),
     /** Helia blocks, datastore and the persistent libp2p key (`ipfs/peer.key`). */
     ipfs: join(dataDir, 'ipfs'),
+    /** zk artifacts (circuits, keys, transcripts) by CID, and zk sections by model commitment. */
+    zk: join(dataDir, 'zk'),
   }
 }

@@ -15,7 +15,13 @@ import { createProgress } from '../progress.ts'
  * const flags: DevnetFlags = { nodes: '4', portBase: '0', dataDir: '/tmp/devnet' }
  * ```
  */
-export type DevnetFlags = { nodes?: string; dataDir?: string; portBase?: string }
+export type DevnetFlags = {
+  nodes?: string
+  dataDir?: string
+  portBase?: string
+  /** `--no-zk` sets it false. */
+  zk?: boolean
+}
 
 function integerFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
@@ -54,6 +60,21 @@ function describe(summary: DevnetSummary, seconds: string): string {
     `             receipts settle in batches; challenge window ${summary.settlement.challengeWindowSeconds} s`,
     `             sample inputs: ${summary.samples}`,
     `             modes offered: ${summary.modes.join(', ')}`,
+    ...(summary.zk
+      ? [
+          '',
+          ...(summary.zk.note ? [`  ZK         ${summary.zk.note}`] : []),
+          ...summary.zk.models.map(
+            (model, i) =>
+              `  ${i === 0 ? 'ZK        ' : '          '} ${model.name.padEnd(22)} ${model.constraints} constraints, Groth16 verifier ${model.verifier}`,
+          ),
+          ...(summary.zk.models.length > 0
+            ? [
+                `             phase 2: one contribution per node + a block-hash beacon; artifacts and transcripts in ${summary.zk.artifacts}`,
+              ]
+            : []),
+        ]
+      : []),
     '',
     "  TEST KEYS: anvil's public, well-known dev keys. They hold test ether on this local chain",
     '  only; never send real funds to them or use them on any real network.',
@@ -65,6 +86,7 @@ function describe(summary: DevnetSummary, seconds: string): string {
     '  Try it:',
     `    ${summary.example.infer}`,
     `    ${summary.example.verify}`,
+    ...(summary.example.inferZk ? [`    ${summary.example.inferZk}`] : []),
     '',
     `  Data: ${summary.dataDir} (a second run reuses it). Press Ctrl+C to stop.`,
   ]
@@ -86,6 +108,7 @@ export async function devnet(io: Io, options: CliOptions, flags: DevnetFlags): P
     dataDir: flags.dataDir ?? join(options.home, 'devnet'),
     nodes: integerFlag('nodes', flags.nodes),
     portBase: integerFlag('port-base', flags.portBase),
+    zk: flags.zk !== false,
   })
   const progress = createProgress(io)
   const controller = new AbortController()

@@ -24,7 +24,7 @@ export type InferFlags = ReadInputsOptions & {
   omitOutput?: boolean
   /** Run on this node (through the SDK) instead of locally. */
   node?: string
-  /** Verification mode (`none` | `reexec`); needs `node` for anything but `none`. */
+  /** Verification mode (`none` | `reexec` | `zk`); needs `node` for anything but `none`. */
   mode?: string
   /** Verifiers that must co-sign (`reexec`). */
   quorum?: string

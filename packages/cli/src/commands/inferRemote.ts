@@ -17,7 +17,7 @@ import { readInputs } from '../readInputs.ts'
 import { writeAtomic } from '../writeAtomic.ts'
 import type { InferFlags } from './infer.ts'
 
-const remoteModes = ['none', 'reexec'] as const satisfies readonly Mode[]
+const remoteModes = ['none', 'reexec', 'zk'] as const satisfies readonly Mode[]
 
 function parseMode(flags: InferFlags): { mode: Mode; quorum: number | undefined } {
   const mode = (flags.mode ?? 'none') as Mode
@@ -95,10 +95,11 @@ async function waitForSettlement(
 }
 
 /**
- * `verity infer MODEL --input FILE --node URL [--mode none|reexec] [--quorum K] [--out FILE]`: signs
- * an inference request with the local key, has the node run it (through the SDK), verifies the
- * receipt offline (SDK `infer`: signatures, hashes, manifest, inputs, executor, quorum) and writes
- * it. Exit 0 only with a receipt that verified.
+ * `verity infer MODEL --input FILE --node URL [--mode none|reexec|zk] [--quorum K] [--out FILE]`:
+ * signs an inference request with the local key, has the node run it (through the SDK), verifies
+ * the receipt offline (SDK `infer`: signatures, hashes, manifest, inputs, executor, quorum, and in
+ * mode `zk` the Groth16 proof against the inputs and the manifest's key) and writes it. Exit 0
+ * only with a receipt that verified.
  *
  * @example
  * ```ts
@@ -151,6 +152,11 @@ export async function inferRemote(
         ([name, tensor]) => `output    ${name} ${previewTensor(tensor)}`,
       ),
       `mode      ${receipt.job.mode}`,
+      ...(receipt.zk
+        ? [
+            `proof     groth16 over ${receipt.zk.publicSignals.length} public signals, ${model.manifest.zk?.constraints ?? '?'} constraints (proof, output, input and model checked offline)`,
+          ]
+        : []),
       ...(quorumLine ? [quorumLine] : []),
       `time      ${durationMs.toFixed(1)} ms (round trip)`,
       `job       ${receipt.job.id}${result.replayed ? ' (answered from the node’s store)' : ''}`,

@@ -1,6 +1,8 @@
 import { basename, extname, resolve } from 'node:path'
 import { createOnnxEngine, supportedOnnxOperators, supportedOnnxOpsets } from '@verity/engine'
 import { createModelStore, defaultOnnxLimits, type StoredModel } from '@verity/hub'
+import { withZkManifests } from '@verity/node'
+import { createZkArtifactStore } from '@verity/zk'
 import { type CliOptions, homePaths } from '../options.ts'
 import { type Io, printResult } from '../output.ts'
 import { readUserFile } from '../readInputs.ts'
@@ -22,6 +24,11 @@ function describe(model: StoredModel): string {
     `outputs   ${specs(manifest.outputs)}`,
     `compare   ${comparison}`,
     `operators ${manifest.onnx?.operators.join(' ') ?? '-'}`,
+    ...(manifest.zk
+      ? [
+          `zk        groth16, ${manifest.zk.constraints} constraints, verification key ${manifest.zk.verificationKeyHash}`,
+        ]
+      : []),
   ].join('\n')
 }
 
@@ -48,7 +55,11 @@ export type ModelAddFlags = {
   description?: string
 }
 
-/** `verity model add FILE`: validates an ONNX file, computes its CID and manifest, stores both. */
+/**
+ * `verity model add FILE`: validates an ONNX file, computes its CID and manifest, stores both.
+ * When `<home>/zk` holds the file's zk artifacts (`verity zk compile`), the manifest gets their
+ * `zk` section, so the model can be proven in mode `zk`.
+ */
 export async function modelAdd(
   io: Io,
   options: CliOptions,
@@ -59,7 +70,10 @@ export async function modelAdd(
   const bytes = await readUserFile(path, defaultOnnxLimits.maxModelBytes)
   const engine = createOnnxEngine()
   try {
-    const store = createModelStore({ dir: homePaths(options.home).store })
+    const paths = homePaths(options.home)
+    const store = withZkManifests(createModelStore({ dir: paths.store }), {
+      artifacts: createZkArtifactStore({ dir: paths.zk }),
+    })
     const added = await store.add({
       bytes,
       name: flags.name ?? modelNameFromFile(path),

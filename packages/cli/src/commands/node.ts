@@ -8,11 +8,12 @@ const exitWithParent = fileURLToPath(new URL('../devnet/exitWithParent.ts', impo
 /**
  * `verity node [flags]`: runs the node daemon in the foreground. The flags are the daemon's own
  * (`--data-dir --host --port --key-file --roles --chain-id --settlement --peer --log-level
- * --workers --no-publish --help`, see `packages/node/src/main.ts`), passed through unchanged, so
- * the two never drift apart; `--data-dir` defaults to the CLI's home, where `verity keys new` and
- * `verity model add` put the key and the models. Keys come from a key file or
- * `$VERITY_PRIVATE_KEY`, never argv. Logs are JSON lines on stdout; SIGINT/SIGTERM stop it
- * gracefully and its exit code is returned.
+ * --workers --no-publish --zk-dir --zk/--no-zk --zk-max-* --help`, see
+ * `packages/node/src/main.ts`), passed through unchanged, so the two never drift apart;
+ * `--data-dir` defaults to the CLI's home, where `verity keys new`, `verity model add` and
+ * `verity zk compile` put the key, the models and the zk artifacts (`<home>/zk`). Keys come from a
+ * key file or `$VERITY_PRIVATE_KEY`, never argv. Logs are JSON lines on stdout; SIGINT/SIGTERM
+ * stop it gracefully and its exit code is returned.
  *
  * @example
  * ```ts

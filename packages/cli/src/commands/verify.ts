@@ -34,7 +34,9 @@ const marks = { pass: '✓', fail: '✗', skip: '-' } as const
 
 /**
  * `verity verify RECEIPT [--rpc URL]`: checks a receipt offline and, with `--rpc`, against the
- * chain it names (`verifyReceiptOnChain`); prints every check; exit 0 only if none failed.
+ * chain it names (`verifyReceiptOnChain`); prints every check; exit 0 only if none failed. A zk
+ * receipt's proof is always checked; `--model` (a stored model whose manifest has the zk section)
+ * and `--input` also tie it to the model's verification key and to the input bytes.
  */
 export async function verify(
   io: Io,
@@ -86,6 +88,10 @@ export async function verify(
     (check) =>
       `${marks[check.status]} ${check.name.padEnd(width)} ${check.reason}${check.code ? ` [${check.code}]` : ''}`,
   )
+  if (verdict.checks.some((check) => check.name.startsWith('zk.') && check.status === 'skip'))
+    lines.push(
+      'note: the proof was not tied to an input or a model: pass --model and --input to check both',
+    )
   lines.push(verdict.valid ? 'receipt is valid' : `receipt is INVALID (${verdict.code})`)
   printResult(io, options, lines.join('\n'), {
     valid: verdict.valid,

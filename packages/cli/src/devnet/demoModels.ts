@@ -5,7 +5,9 @@ import { computeCid } from '@verity/hub'
 import {
   buildTinyGguf,
   type DemoModelsProgress,
+  demoCnnFiles,
   demoModelFiles,
+  writeDemoCnn,
   writeDemoModels,
   writeTinyGguf,
 } from '@verity/models'
@@ -80,6 +82,16 @@ export async function ensureDemoModels(
 ): Promise<EnsureDemoModelsReturnType> {
   const built = !(await intact(dir))
   if (built) await writeDemoModels(dir, {}, onProgress ? { onProgress } : {})
+  // the demo CNN (zk mode's second demo): rebuilt unless its recorded sha256 still matches
+  const cnnRecipe = await readFile(join(dir, demoCnnFiles.recipe), 'utf8')
+    .then((text) => JSON.parse(text) as RecipeJson)
+    .catch(() => undefined)
+  const cnnBytes = await readFile(join(dir, demoCnnFiles.int8Onnx)).catch(() => undefined)
+  if (
+    cnnBytes === undefined ||
+    createHash('sha256').update(cnnBytes).digest('hex') !== cnnRecipe?.models?.int8?.sha256
+  )
+    await writeDemoCnn(dir)
   // the project's own tiny LLM (byte-reproducible): rewritten unless it is intact
   const tinyFile = join(dir, 'tiny-llama.gguf')
   const expected = createHash('sha256').update(buildTinyGguf()).digest('hex')
@@ -100,6 +112,12 @@ export async function ensureDemoModels(
         name: 'digits-mlp',
         file: join(dir, demoModelFiles.floatModel),
         description: 'Verity demo digit classifier, float32 (image / 255 → logits)',
+      },
+      {
+        name: 'digits-cnn-int8',
+        file: join(dir, demoCnnFiles.int8Onnx),
+        description:
+          'Verity demo digit classifier, small integer CNN (conv 3×3×4 stride 2, max pool, dense): provable in zero knowledge',
       },
       {
         name: 'tiny-llama',

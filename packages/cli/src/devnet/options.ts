@@ -56,6 +56,12 @@ export type DevnetOptions = {
   startTimeoutMs: number
   /** How long each node gets to drain on stop before it is killed. */
   stopTimeoutMs: number
+  /**
+   * Set up zero-knowledge proofs for the int8 demo models (a phase-2 ceremony among the nodes on
+   * the ../shared/assets/zk phase-1 files, then their verifiers on-chain); skipped with a note when
+   * the phase-1 files are absent.
+   */
+  zk: boolean
 }
 
 /**
@@ -73,6 +79,7 @@ export const defaultDevnetOptions: Readonly<Omit<DevnetOptions, 'dataDir'>> = Ob
   royaltyBps: 1000,
   startTimeoutMs: 60_000,
   stopTimeoutMs: 15_000,
+  zk: true,
 })
 
 /** Largest devnet: anvil funds this many dev accounts at most (3 are not nodes). */
@@ -149,6 +156,8 @@ export function devnetPaths(dataDir: string) {
     /** Holds the devnet's pid while it runs: one devnet per data directory. */
     lock: join(dataDir, 'devnet.pid'),
     demoModels: join(dataDir, 'demo-models'),
+    /** zk artifacts (circuits, keys, transcripts) shared by the nodes, by CID. */
+    zk: join(dataDir, 'zk'),
     requesterKey: join(dataDir, 'requester.key.json'),
     node: (index: number) => {
       const dir = join(dataDir, `node-${index}`)

@@ -217,7 +217,13 @@ export type EnsureModelRegisteredParameters = {
 export async function ensureModelRegistered(
   chain: ChainClients,
   parameters: EnsureModelRegisteredParameters,
-): Promise<{ modelId: bigint; registered: boolean; creator: `0x${string}`; royaltyBps: number }> {
+): Promise<{
+  modelId: bigint
+  registered: boolean
+  creator: `0x${string}`
+  royaltyBps: number
+  zkVerifier: `0x${string}`
+}> {
   const address = chain.config.contracts.modelRegistry
   const lookup = async () =>
     (
@@ -235,7 +241,13 @@ export async function ensureModelRegistered(
       functionName: 'getModel',
       args: [modelId],
     })
-    return { modelId, registered, creator: model.creator, royaltyBps: model.royaltyBps }
+    return {
+      modelId,
+      registered,
+      creator: model.creator,
+      royaltyBps: model.royaltyBps,
+      zkVerifier: model.zkVerifier,
+    }
   }
   const existing = await lookup()
   if (existing !== 0n) return record(existing, false)

@@ -1,9 +1,20 @@
+import { existsSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { type Anvil, deployVerity, type NetworkConfig, startAnvil } from '@verity/contracts'
 import { BaseError, type Hash } from '@verity/protocol'
 import { createClient, getNetwork, http } from '@verity/sdk'
-import { createPublicClient, formatEther, type LocalAccount, http as viemHttp } from 'viem'
+import { createZkArtifactStore, exportSolidityVerifier } from '@verity/zk'
+import {
+  type Chain,
+  createPublicClient,
+  createWalletClient,
+  formatEther,
+  type LocalAccount,
+  type PublicClient,
+  type Transport,
+  http as viemHttp,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createKeyFile, loadAccount } from '../keystore.ts'
 import type { Progress, ProgressStep } from '../progress.ts'
@@ -28,6 +39,13 @@ import {
   ensureNodeRegistered,
   nodeRoleBits,
 } from './registerOnChain.ts'
+import {
+  devnetPtauPath,
+  ensureZkArtifacts,
+  ensureZkVerifierRegistered,
+  type ZkDemoModel,
+  type ZkSetupResult,
+} from './zkSetup.ts'
 
 /**
  * One node of a running devnet.
@@ -93,7 +111,25 @@ export type DevnetSummary = {
   modes: string[]
   testKeys: DevnetTestKey[]
   samples: string
-  example: { infer: string; verify: string }
+  example: { infer: string; verify: string; inferZk?: string | undefined }
+  /** Zero-knowledge mode: the provable demo models and their registered verifiers. */
+  zk?:
+    | {
+        artifacts: string
+        models: {
+          name: string
+          modelId: string
+          constraints: number
+          /** The `ZkModelVerifier` registered with the model (wraps its Groth16Verifier). */
+          verifier: `0x${string}`
+          verificationKeyHash: string
+          /** CID of the ceremony transcript in the artifact folder. */
+          transcript: string
+          deployed: boolean
+        }[]
+        note?: string | undefined
+      }
+    | undefined
   startupMs: number
 }
 
@@ -232,7 +268,10 @@ export async function startDevnet(
         logFile: paths.node(index).log,
         chainId: config.chainId,
         networkFile: paths.network,
-        extraArgs: devnetNodeFlags,
+        extraArgs: [
+          ...devnetNodeFlags,
+          ...(options.zk ? ['--zk', '--zk-dir', paths.zk] : ['--no-zk']),
+        ],
       })
       nodes.push(node)
     }
@@ -275,6 +314,52 @@ export async function startDevnet(
       demo.built ? `built from their recipe into ${paths.demoModels}` : 'reused, sha256 checked',
     )
     signal?.throwIfAborted()
+
+    // zero knowledge: a phase-2 ceremony per int8 demo model among the nodes (once; reused after)
+    let zkSetups: ZkSetupResult[] = []
+    let zkNote: string | undefined
+    if (options.zk) {
+      const zkModels: ZkDemoModel[] = [
+        { name: 'digits-mlp-int8', file: demo.models[0]!.file, ptauPower: 14 },
+        {
+          name: 'digits-cnn-int8',
+          file: demo.models.find((m) => m.name === 'digits-cnn-int8')!.file,
+          ptauPower: 16,
+        },
+      ]
+      const missing = [14, 16]
+        .map((power) => devnetPtauPath(power as 14 | 16))
+        .filter((path) => !existsSync(path))
+      const zkStep = progress.step(
+        'Setting up zero-knowledge proofs (Groth16) for the int8 demo models',
+      )
+      step = zkStep
+      if (missing.length > 0) {
+        zkNote = `skipped: phase-1 file ${missing.join(', ')} absent (../shared/assets/zk)`
+        zkStep.done(zkNote)
+      } else {
+        const latest = await rpc.getBlock({ blockTag: 'latest' })
+        zkSetups = await ensureZkArtifacts({
+          dir: paths.zk,
+          models: zkModels,
+          contributors: accounts.map((account, i) => ({ name: `node-${i + 1}`, account })),
+          beaconHash: latest.hash,
+          onProgress: (model, event) =>
+            zkStep.update(
+              `${model}: ${event.phase === 'contribution' ? `contribution by ${event.name}` : event.phase}`,
+            ),
+          signal,
+        })
+        zkStep.done(
+          zkSetups
+            .map(
+              (setup) =>
+                `${setup.name} ${setup.manifestZk.constraints} constraints${setup.built ? ` (ceremony ${setup.seconds.toFixed(0)} s)` : ' (reused)'}`,
+            )
+            .join(', '),
+        )
+      }
+    }
 
     step = progress.step(`Starting ${options.nodes} nodes`)
     step.update('waiting for GET /v1/health')
@@ -330,6 +415,54 @@ export async function startDevnet(
         .join(', '),
     )
 
+    const zkModels: NonNullable<DevnetSummary['zk']>['models'] = []
+    if (zkSetups.length > 0) {
+      step = progress.step('Deploying and registering the models’ Groth16 verifiers')
+      const store = createZkArtifactStore({ dir: paths.zk })
+      const creatorWallet = createWalletClient({
+        account: creator,
+        chain: chain.chain,
+        transport: viemHttp(anvil.rpcUrl, { retryCount: 0 }),
+        pollingInterval: 50,
+      })
+      for (const setup of zkSetups) {
+        const model = models.find((m) => m.name === setup.name)
+        if (!model) continue
+        const onChain = await ensureModelRegistered(chain, {
+          account: creator,
+          name: model.name,
+          cid: model.cid,
+          manifestHash: model.manifestHash as Hash,
+          royaltyBps: options.royaltyBps,
+          pricePerCall: devnetPricePerCall,
+        })
+        const { adapter, deployed } = await ensureZkVerifierRegistered({
+          publicClient: chain.publicClient as PublicClient<Transport, Chain>,
+          walletClient: creatorWallet,
+          modelRegistry: config.contracts.modelRegistry,
+          modelId: onChain.modelId,
+          currentVerifier: onChain.zkVerifier,
+          setup,
+          readVerifierSource: async (manifestZk) =>
+            exportSolidityVerifier(
+              JSON.parse(
+                new TextDecoder().decode(await store.read(manifestZk.artifacts.verificationKey)),
+              ),
+            ),
+        })
+        zkModels.push({
+          name: setup.name,
+          modelId: model.modelId,
+          constraints: setup.manifestZk.constraints,
+          verifier: adapter,
+          verificationKeyHash: setup.manifestZk.verificationKeyHash,
+          transcript: setup.manifestZk.artifacts.transcript,
+          deployed,
+        })
+      }
+      step.done(zkModels.map((m) => `${m.name} → ${m.verifier}`).join(', '))
+    }
+
     step = progress.step("Funding the requester's escrow in Settlement")
     const escrow = await ensureEscrow(chain, { account: requester, minimum: devnetEscrow })
     step.done(`${formatEther(escrow.balance)} ETH${escrow.deposited ? ' (deposited now)' : ''}`)
@@ -355,6 +488,15 @@ export async function startDevnet(
         challengeWindowSeconds: config.parameters.challengeWindow,
       },
       modes: network.modes,
+      ...(options.zk
+        ? {
+            zk: {
+              artifacts: paths.zk,
+              models: zkModels,
+              ...(zkNote ? { note: zkNote } : {}),
+            },
+          }
+        : {}),
       testKeys: [
         {
           role: 'deployer (treasury)',
@@ -391,6 +533,11 @@ export async function startDevnet(
       example: {
         infer: `npx verity infer digits-mlp-int8 --input ${sample} --node ${urls[Math.min(1, urls.length - 1)]} --key ${paths.requesterKey} ${mode} --wait-settled --out ${receipt}`,
         verify: `npx verity verify ${receipt} --rpc ${config.rpcUrl}`,
+        ...(zkModels.length > 0
+          ? {
+              inferZk: `npx verity infer digits-cnn-int8 --input ${sample} --node ${urls[Math.min(1, urls.length - 1)]} --key ${paths.requesterKey} --mode zk --out ${options.dataDir}/receipt-zk.json`,
+            }
+          : {}),
       },
       startupMs: Math.round(performance.now() - started),
     }

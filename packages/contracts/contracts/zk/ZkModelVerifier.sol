@@ -22,11 +22,12 @@ interface IPoseidonT6 {
 /// `proof = abi.encode(uint256[2] a, uint256[2][2] b, uint256[2] c, bytes input, int256[] outputs)`,
 /// checks both hashes and lengths, computes the Poseidon input commitment on-chain and asks the
 /// circuit's generated Groth16 verifier (snarkjs) to check the proof against the public signals
-/// `[outputs…, inputCommitment, modelCommitment]`, negative outputs `v` as `p − |v|`.
+/// `[outputs…, inputCommitment, modelCommitment]`, negative outputs `v` as `p − |v|`. Outputs must be
+/// in the canonical signed range |v| ≤ (p − 1) / 2, so one proof stands for one output array.
 /// `a`, `b` and `c` are passed on as given, so they must be in the generated verifier's order
 /// (snarkjs `exportSolidityCallData`: the coordinates of each element of `b` swapped).
 ///
-/// Every mismatch (hashes, lengths, outputs outside the field, a verifier that rejects, reverts or
+/// Every mismatch (hashes, lengths, outputs outside that range, a verifier that rejects, reverts or
 /// answers anything but `true`) returns false rather than reverting, so the answer is the same
 /// whether the caller catches reverts (InferenceHub does) or not. Only a `proof` that is not a
 /// valid ABI encoding of that tuple reverts (in the ABI decoder).
@@ -40,6 +41,10 @@ contract ZkModelVerifier is IZkVerifier {
     /// @notice BN254 scalar field order: public signals are integers modulo p.
     uint256 public constant FIELD_ORDER =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
+
+    /// @notice Largest magnitude of an output: (p − 1) / 2. Field elements above it are negative
+    /// outputs (the convention of `fromFieldElement` in the protocol package).
+    uint256 public constant HALF_FIELD = (FIELD_ORDER - 1) / 2;
 
     /// @notice poseidon-solidity 0.0.5 PoseidonT6 at its deterministic (CREATE2 proxy) address.
     address public constant POSEIDON_T6 = 0x666333F371685334CdD69bdDdaFBABc87CE7c7Db;
@@ -163,16 +168,18 @@ contract ZkModelVerifier is IZkVerifier {
         }
     }
 
-    /// @dev A signed output as a field element: v for v ≥ 0, p − |v| for v < 0; false when |v| ≥ p
-    /// (no circuit output can be that large, and it would alias another value).
+    /// @dev A signed output as a field element: v for v ≥ 0, p − |v| for v < 0; false when
+    /// |v| > (p − 1) / 2. Only that canonical range is accepted so that each field element stands
+    /// for exactly one output: otherwise v and v − p (e.g. −7 and p − 7) would both verify, and an
+    /// executor could hand the consumer a huge positive number the circuit proved as −7.
     function _toField(int256 value) private pure returns (bool ok, uint256 element) {
         if (value >= 0) {
             element = uint256(value);
-            return (element < FIELD_ORDER, element);
+            return (element <= HALF_FIELD, element);
         }
         // −(value + 1) + 1 avoids overflowing at type(int256).min
         uint256 magnitude = uint256(-(value + 1)) + 1;
-        if (magnitude >= FIELD_ORDER) return (false, 0);
+        if (magnitude > HALF_FIELD) return (false, 0);
         return (true, FIELD_ORDER - magnitude);
     }
 }

@@ -169,6 +169,9 @@ export async function createModelDistribution(
         engine: manifest.engine,
         comparison: manifest.comparison,
         limits: manifest.limits,
+        // a zk section is checked against the bytes by the store (commitment, tensors); the key it
+        // pins is the peer's claim, bound by the manifest hash the registry confirmed
+        ...(manifest.zk ? { zk: manifest.zk } : {}),
         ...(gguf
           ? { decoding: manifest.gguf?.decoding }
           : { supportedOperators: supportedOnnxOperators, supportedOpsets: supportedOnnxOpsets }),

@@ -4,9 +4,11 @@ import {
   BaseError,
   type Hash,
   hashEngineDescriptor,
+  isBaseError,
   namedTensorsToJson,
   type VerityDomain,
 } from '@verity/protocol'
+import type { ZkArtifactStore } from '@verity/zk'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { matchedRoutes } from 'hono/route'
@@ -60,6 +62,8 @@ export type HttpApiComponents = {
   evidence?: Pick<VerificationStore, 'listEvidence'> | undefined
   /** Text generation on GGUF models behind the OpenAI-compatible routes (absent: they answer 404). */
   text?: TextService | undefined
+  /** The zk artifacts behind `GET /v1/zk/artifacts/:cid` (absent: the route answers 404). */
+  zkArtifacts?: Pick<ZkArtifactStore, 'read'> | undefined
   /** Parts a chain-connected node adds (each absent part: its route answers 404 or is omitted). */
   connected?: ConnectedApi | undefined
   /** The node's address (its key signs receipts). */
@@ -186,6 +190,7 @@ function tooLarge(what: string, limit: number): never {
  * | `GET /v1/batches/:id` | a settlement batch this node committed, with its receipts (connected nodes) |
  * | `GET /v1/settlement` | batcher and finalizer state (connected nodes) |
  * | `POST /v1/hub/verify` | a peer asks for a co-signature on an InferenceHub result (connected nodes) |
+ * | `GET /v1/zk/artifacts/:cid` | a zk artifact (circuit, R1CS, witness generator, proving key, verification key, ceremony transcript) as `application/octet-stream`, checked against its CID; `ZK_ARTIFACT_NOT_FOUND` (404) otherwise |
  * | `GET /v1/network` | {@link NetworkInfo} |
  * | `GET /v1/health` | `{ status: 'ok' }` (503 `stopping` while shutting down) |
  * | `GET /v1/metrics` | Prometheus text |
@@ -210,7 +215,7 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
     errorToResponse(
       new BaseError('ROUTE_NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, {
         metaMessages: [
-          'The API is under /v1: infer, models, receipts, jobs, batches, settlement, verify, hub/verify, evidence, network, health, metrics.',
+          'The API is under /v1: infer, models, receipts, jobs, batches, settlement, verify, hub/verify, evidence, zk/artifacts, network, health, metrics.',
         ],
       }),
       logger,
@@ -462,6 +467,33 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
       createdAt: job.createdAt,
       updatedAt: job.updatedAt,
       ...(job.error ? { error: job.error } : {}),
+    })
+  })
+
+  app.get('/v1/zk/artifacts/:cid', async (c) => {
+    const cid = c.req.param('cid')
+    const notFound = (cause?: unknown) =>
+      new BaseError(
+        'ZK_ARTIFACT_NOT_FOUND',
+        `This node serves no zk artifact ${cid.slice(0, 100)}.`,
+        {
+          metaMessages: [
+            'Artifacts are named by the CIDs in a manifest’s zk section (GET /v1/models/:ref).',
+          ],
+          ...(cause === undefined ? {} : { cause }),
+        },
+      )
+    if (components.zkArtifacts === undefined || !/^b[a-z2-7]{20,128}$/.test(cid)) throw notFound()
+    let bytes: Uint8Array
+    try {
+      bytes = await components.zkArtifacts.read(cid)
+    } catch (error) {
+      throw isBaseError(error, 'ZK_ARTIFACT_NOT_FOUND') ? notFound(error) : error
+    }
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(bytes.byteLength),
+      'cache-control': 'public, max-age=31536000, immutable',
     })
   })
 

@@ -1,4 +1,4 @@
-import { inferenceHubAbi, nodeRegistryAbi } from '@verity/contracts'
+import { encodeZkFulfillment, inferenceHubAbi, nodeRegistryAbi } from '@verity/contracts'
 import type { Engine } from '@verity/engine'
 import type { StoredModel } from '@verity/hub'
 import {
@@ -14,6 +14,13 @@ import {
   type NamedTensors,
   toBaseError,
 } from '@verity/protocol'
+import {
+  encodeGroth16Proof,
+  type Groth16Proof,
+  type Prover,
+  proveZkInference,
+  type ZkArtifactStore,
+} from '@verity/zk'
 import type { Registry } from 'prom-client'
 import { bytesToHex, getAbiItem, hexToBytes, isAddressEqual, keccak256 } from 'viem'
 import { type NodeChain, revertName } from '../chain/createNodeChain.ts'
@@ -34,6 +41,7 @@ import {
   chainUnavailable,
   findHubRequest,
   type HubRequestEvent,
+  type HubRequestState,
   hubRequestFromLog,
   readHubInput,
   readHubRequest,
@@ -68,6 +76,25 @@ export type HubServiceComponents = {
   /** Clock in Unix milliseconds (fallback delays are measured with it). */
   now?: (() => number) | undefined
   fetch?: typeof fetch | undefined
+  /**
+   * Mode 2 (zk): where the models' proving artifacts are and the prover. Absent: zk requests are
+   * skipped with a log line.
+   */
+  zk?: HubZkComponents | undefined
+}
+
+/**
+ * What the hub service needs to serve mode-2 (zk) requests: the proving artifacts of the models
+ * (by their manifests' `zk` sections) and a Groth16 prover.
+ *
+ * @example
+ * ```ts
+ * const zk: HubZkComponents = { store: createZkArtifactStore({ dir: zkDir }), prover: createGroth16Prover() }
+ * ```
+ */
+export type HubZkComponents = {
+  store: Pick<ZkArtifactStore, 'load'>
+  prover: Prover<Groth16Proof>
 }
 
 /**
@@ -89,7 +116,7 @@ export type HubVerifyParameters = HubVerifyBody & { signal?: AbortSignal | undef
  * ```
  */
 export type HubTickReport = {
-  /** Requests newly seen by this node (mode reexec, this node an executor). */
+  /** Requests newly seen by this node (mode reexec, or zk when it can prove; this node an executor). */
   discovered: number
   fulfilled: number
   skipped: number
@@ -167,6 +194,15 @@ const permanentCodes = new Set<ErrorCode>([
   'MODE_UNSUPPORTED',
   'REQUEST_EXPIRED',
   'JOB_NOT_FOUND',
+  // mode 2: artifacts missing or altered, a circuit that disagrees with the engine, a budget
+  'ZK_ARTIFACT_NOT_FOUND',
+  'ZK_ARTIFACT_INVALID',
+  'ZK_PROVE_FAILED',
+  'ZK_WITNESS_FAILED',
+  'ZK_PROOF_INVALID',
+  'ZK_ZKEY_INVALID',
+  'ZK_VKEY_INVALID',
+  'ZK_BUDGET_EXCEEDED',
 ])
 
 /** `fulfill` reverts that end this node's attempt for good. */
@@ -175,6 +211,8 @@ const finalReverts = new Set([
   'RequestExpired',
   'NotActiveExecutor',
   'WrongMode',
+  // mode 2: the model's registered verifier refuses this node's proof (another circuit or key)
+  'InvalidProof',
 ])
 
 const watchedEvents = [
@@ -192,12 +230,15 @@ function boundedSet<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
 }
 
 /**
- * Creates the node's InferenceHub service (contract-callable inference, mode 1 re-execution).
+ * Creates the node's InferenceHub service (contract-callable inference: mode 1 re-execution, and
+ * mode 2 zero-knowledge when `components.zk` is given).
  *
- * **Bytes convention.** A request's `input` bytes are protocol's canonical tensor encoding
+ * **Bytes convention.** Mode 1: a request's `input` bytes are protocol's canonical tensor encoding
  * (`encodeTensors(inputs)`, decoded with `decodeTensors`), so `inputHash = keccak256(input) =
  * hashTensors(inputs)`. The `output` passed to `fulfill` (and to the consumer's callback) is
  * `encodeTensors(outputs)` of the executor's run, so `outputHash = hashTensors(outputs)`.
+ * Mode 2: `input` is the raw bytes of the circuit's uint8 input tensor (row-major, as the proof
+ * commits to them) and `output` is `abi.encode(int256[] outputs)` of the proven int32 outputs.
  *
  * **Watching.** Every poll reads `InferenceRequested`, `InferenceFulfilled` and `Refunded` logs
  * of the hub from the last scanned block (from `chain.deployedAt` on the first poll: requests made
@@ -211,7 +252,7 @@ function boundedSet<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
  * seeded by `keccak(requestId, blockHash)` of the request's block). Rank 0 acts at once; rank `k`
  * acts `k × fallbackDelayMs` after this node first saw the request, and only if the request is
  * still open then — so a failing executor does not strand a request and executors do not race.
- * Mode 2 (zk) requests are skipped with a log line.
+ * The same holds in mode 2; a node without `components.zk` skips mode-2 requests with a log line.
  *
  * **Executing (mode 1).** Resolve the model by CID under the manifest hash `ModelRegistry`
  * records for it (the model service fetches it from peers when it can), decode the input
@@ -223,6 +264,16 @@ function boundedSet<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
  * Failures that may pass (too few verifiers answered, a transaction failed) are retried
  * `retryDelayMs` apart, `maxAttempts` times in all (then `failed`); an unreachable RPC is waited
  * out without using up attempts. Requests already expired when first seen are not tracked.
+ *
+ * **Executing (mode 2).** Resolve the model as in mode 1; its manifest must have a `zk` section.
+ * The input must have exactly the bytes of `manifest.zk.input.shape`; it runs as the uint8 tensor
+ * `manifest.zk.input.name`, the int32 output `manifest.zk.output.name` is proven with the model's
+ * artifacts (`proveZkInference`, which refuses a circuit that disagrees with the engine), and
+ * `fulfillWithProof(requestId, output, proof)` is sent with `proof = abi.encode(a, b, c, input,
+ * outputs)` (`encodeZkFulfillment`); the model's registered verifier checks it on chain. No
+ * co-signers. A missing zk section, a wrong input length, missing or altered artifacts, an engine
+ * and circuit that disagree, or a verifier that refuses the proof (`InvalidProof`): logged,
+ * `skipped`. Retries and metrics as in mode 1, plus `verity_hub_prove_seconds`.
  *
  * **Verifying.** {@link HubService.verify} trusts nothing from the caller but the output to judge:
  * the caller must be a known peer, an active executor on chain and sign the result itself (its
@@ -382,8 +433,8 @@ export function createHubService(
     return model
   }
 
-  /** Reads a pending request's input and decodes it (it must hash to the stored inputHash). */
-  async function requestInputs(request: HubRequestEvent, inputHash: Hash): Promise<NamedTensors> {
+  /** Reads a pending request's input bytes (they must hash to the stored inputHash). */
+  async function requestInputBytes(request: HubRequestEvent, inputHash: Hash): Promise<Uint8Array> {
     const input = await readHubInput({
       publicClient,
       hub,
@@ -395,8 +446,14 @@ export function createHubService(
         'INPUT_HASH_MISMATCH',
         `The input logged for request ${request.requestId} hashes to ${keccak256(input)}; the hub stores ${inputHash}.`,
       )
+    return hexToBytes(input)
+  }
+
+  /** Reads a pending request's input and decodes it as canonical tensor bytes (mode 1). */
+  async function requestInputs(request: HubRequestEvent, inputHash: Hash): Promise<NamedTensors> {
+    const input = await requestInputBytes(request, inputHash)
     try {
-      return decodeTensors(hexToBytes(input))
+      return decodeTensors(input)
     } catch (cause) {
       throw new BaseError(
         'TENSOR_ENCODING_INVALID',
@@ -423,15 +480,15 @@ export function createHubService(
       logger.debug({ requestId: key }, 'request expired before this node saw it')
       return false
     }
-    if (request.mode === MODE_ZK) {
+    if (request.mode === MODE_ZK && components.zk === undefined) {
       metrics.requests.inc({ status: 'skipped' })
       logger.info(
         { requestId: key, mode: request.mode },
-        'zk requests are not served yet (fulfillWithProof): skipped',
+        'zk requests are not served by this node (no zk artifacts or prover): skipped',
       )
       return false
     }
-    if (request.mode !== MODE_REEXEC) return false
+    if (request.mode !== MODE_REEXEC && request.mode !== MODE_ZK) return false
     entries.set(key, { request, seenAt: now(), attempts: 0, notBefore: 0 })
     return true
   }
@@ -564,7 +621,7 @@ export function createHubService(
       log.debug({ status: state.status }, 'request no longer open')
       return 'closed'
     }
-    if (state.mode !== MODE_REEXEC)
+    if (state.mode !== MODE_REEXEC && (state.mode !== MODE_ZK || components.zk === undefined))
       throw new BaseError('MODE_UNSUPPORTED', `Request ${requestId} is in mode ${state.mode}.`)
     const head = latestBlock ?? (await latest())
     if (head.timestamp > state.deadline)
@@ -575,6 +632,8 @@ export function createHubService(
     if ((entry.rank ?? 0) > 0)
       log.info({ rank: entry.rank }, 'stepping in for the executor(s) drawn before this node')
     const model = await resolveModel(request.cid, signal)
+    if (state.mode === MODE_ZK && components.zk !== undefined)
+      return fulfilWithProof({ entry, state, model, zk: components.zk, log, startedAt })
     const inputs = await requestInputs(request, state.inputHash)
     const outputs = await run(model, inputs, signal)
     const output = bytesToHex(encodeTensors(outputs))
@@ -611,6 +670,79 @@ export function createHubService(
         ms: Math.round(seconds * 1000),
       },
       'request fulfilled',
+    )
+    return 'fulfilled'
+  }
+
+  /**
+   * Mode 2: the request's input bytes are the raw input tensor of the model's circuit; run the
+   * model, prove the run and fulfil with the proof (no co-signers: the proof is the evidence).
+   */
+  async function fulfilWithProof(parameters: {
+    entry: Entry
+    state: HubRequestState
+    model: StoredModel
+    zk: HubZkComponents
+    log: NodeLogger
+    startedAt: number
+  }): Promise<Outcome> {
+    const { entry, state, model, zk, log, startedAt } = parameters
+    const { requestId } = entry.request
+    const manifestZk = model.manifest.zk
+    if (manifestZk === undefined)
+      throw new BaseError(
+        'MODE_UNSUPPORTED',
+        `Model ${model.cid} cannot be proven: its manifest has no zk section.`,
+        { metaMessages: ['Only models set up for zk (verity zk compile) serve mode 2.'] },
+      )
+    const bytes = await requestInputBytes(entry.request, state.inputHash)
+    const length = manifestZk.input.shape.reduce((product, dim) => product * dim, 1)
+    if (bytes.length !== length)
+      throw new BaseError(
+        'TENSOR_SHAPE_MISMATCH',
+        `The input of request ${requestId} has ${bytes.length} bytes; model ${model.cid} takes ${length} (uint8 ${JSON.stringify(manifestZk.input.shape)}).`,
+        { metaMessages: ['A mode-2 input is the raw bytes of the input tensor, row-major.'] },
+      )
+    const inputs: NamedTensors = {
+      [manifestZk.input.name]: { dtype: 'uint8', shape: manifestZk.input.shape, data: bytes },
+    }
+    const outputs = await run(model, inputs, signal)
+    const logits = outputs[manifestZk.output.name]
+    if (logits === undefined || !(logits.data instanceof Int32Array))
+      throw new BaseError(
+        'ZK_PROVE_FAILED',
+        `Model ${model.cid} gave no int32 output "${manifestZk.output.name}" for its circuit to prove.`,
+        { metaMessages: ['The manifest zk section does not describe this model.'] },
+      )
+    const artifacts = await zk.store.load(manifestZk)
+    const proven = await proveZkInference(
+      { prover: zk.prover, artifacts, input: bytes, expected: logits.data },
+      { signal },
+    )
+    metrics.proveDuration.observe((proven.witnessMs + proven.proveMs) / 1000)
+    const { output, proof } = encodeZkFulfillment({
+      groth16Proof: encodeGroth16Proof(proven.zk.proof),
+      input: bytes,
+      outputs: proven.outputs,
+    })
+    const receipt = await chain.write(`fulfillWithProof request ${requestId}`, {
+      address: hub,
+      abi: inferenceHubAbi,
+      functionName: 'fulfillWithProof',
+      args: [requestId, output, proof],
+    })
+    const seconds = (performance.now() - startedAt) / 1000
+    metrics.fulfillDuration.observe(seconds)
+    log.info(
+      {
+        tx: receipt.transactionHash,
+        rank: entry.rank,
+        mode: MODE_ZK,
+        proveMs: Math.round(proven.witnessMs + proven.proveMs),
+        gasUsed: String(receipt.gasUsed),
+        ms: Math.round(seconds * 1000),
+      },
+      'request fulfilled with a proof',
     )
     return 'fulfilled'
   }

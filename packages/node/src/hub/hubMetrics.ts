@@ -4,12 +4,15 @@ import { Counter, Histogram, type Registry } from 'prom-client'
  * Metrics of the InferenceHub service, registered in the node's registry:
  *
  * - `verity_hub_requests_total{status}`: on-chain requests this node finished with, by outcome:
- *   `fulfilled` (its `fulfill` transaction was mined), `skipped` (refused for good: zk mode,
- *   malformed input, unknown model, shape mismatch, expired, lost the race to another executor),
+ *   `fulfilled` (its `fulfill` transaction was mined), `skipped` (refused for good: zk mode on a
+ *   node that cannot prove, malformed input, unknown model, shape mismatch, missing zk artifacts,
+ *   a proof the verifier refuses, expired, lost the race to another executor),
  *   `failed` (gave up after `maxAttempts`: verifiers missing or disagreeing, transaction failed).
  *   Requests another node fulfilled before this one's turn are not counted.
  * - `verity_hub_fulfill_seconds`: from this node taking up a request (its turn) to its mined
- *   `fulfill` transaction (input read, execution, quorum, transaction).
+ *   `fulfill` (or `fulfillWithProof`) transaction (input read, execution, quorum or proof,
+ *   transaction).
+ * - `verity_hub_prove_seconds`: witness and Groth16 proof of one mode-2 (zk) request.
  * - `verity_hub_verifications_total{verdict}`: `POST /v1/hub/verify` answers as a verifier:
  *   `signed`, `refused` (the output differs), `error` (anything else that was refused).
  *
@@ -22,6 +25,7 @@ import { Counter, Histogram, type Registry } from 'prom-client'
 export type HubMetrics = {
   requests: Counter<'status'>
   fulfillDuration: Histogram
+  proveDuration: Histogram
   verifications: Counter<'verdict'>
 }
 
@@ -47,6 +51,12 @@ export function createHubMetrics(registry?: Registry | undefined): HubMetrics {
       name: 'verity_hub_fulfill_seconds',
       help: 'Time from taking up an InferenceHub request to its mined fulfill transaction.',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    proveDuration: new Histogram({
+      name: 'verity_hub_prove_seconds',
+      help: 'Time to compute the witness and Groth16 proof of one zk InferenceHub request.',
+      buckets: [0.5, 1, 2, 4, 8, 15, 30, 60, 120],
       registers,
     }),
     verifications: new Counter({

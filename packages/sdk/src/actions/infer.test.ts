@@ -162,6 +162,15 @@ test('error: node errors arrive as BaseErrors with the node code', async () => {
       code: 'MODE_UNSUPPORTED',
     },
   )
+  // a model without a zk section is refused before anything is signed or sent
+  await assert.rejects(infer(client, { model: 'digits-int8', inputs: sample, mode: 'zk' }), {
+    code: 'MODE_UNSUPPORTED',
+    message: /no zk section/,
+  })
+  assert.doesNotMatch(
+    await (await fetch(`${url}/v1/metrics`)).text(),
+    /verity_jobs_total\{mode="zk"/,
+  )
   await assert.rejects(infer(client, { model: 'digits-int8', inputs: sample, deadline: 1n }), {
     code: 'REQUEST_EXPIRED',
     message: /deadline/,

@@ -38,7 +38,11 @@ export type InferParameters = {
   model: string
   /** Tensors, or their JSON forms (`{ dtype, shape, data | base64 }`). */
   inputs: NamedTensors | NamedTensorsJson
-  /** Verification mode (default `none`; other modes need a node that offers them). */
+  /**
+   * Verification mode (default `none`; other modes need a node that offers them): `reexec`
+   * (verifiers re-execute and co-sign, with `quorum`) or `zk` (a Groth16 proof, for models whose
+   * manifest has a `zk` section; takes no quorum).
+   */
   mode?: Mode | undefined
   quorum?: number | undefined
   /** The most the requester pays, in wei (default: the price the node reports for the model, else 0). */
@@ -121,6 +125,10 @@ function checkDomain(client: Client, network: NetworkInfo): void {
  * 4. Verifies the receipt: every check of protocol's `verifyReceipt` against the manifest, the
  *    inputs, the node's address and domain; plus the job id equals the request's and the returned
  *    outputs hash to the receipt's output hash. Any failure throws with the failing check's code.
+ *    In mode `zk` that includes the Groth16 proof (`zk.proof`), the proven outputs being the
+ *    signed ones (`zk.output`), the proof's input commitment being these inputs' (`zk.input`) and
+ *    its verification key being the one the manifest pins (`zk.model`); a model whose manifest has
+ *    no `zk` section is refused before anything is signed (`MODE_UNSUPPORTED`).
  *
  * Error codes: the node's (`MODEL_NOT_FOUND`, `TENSOR_*`, `SIGNATURE_INVALID`, `ENGINE_TIMEOUT`, …),
  * `RECEIPT_*` for a receipt that does not verify, `ABORTED` when the node cannot be reached.
@@ -129,6 +137,8 @@ function checkDomain(client: Client, network: NetworkInfo): void {
  * ```ts
  * const client = createClient({ transport: http(url), account })
  * const { outputs, receipt } = await infer(client, { model: 'digits-int8', inputs: { image } })
+ * const proven = await infer(client, { model: 'digits-int8', inputs: { image }, mode: 'zk' })
+ * proven.receipt.zk?.proof // Groth16, already verified offline
  * ```
  */
 export async function infer(client: Client, parameters: InferParameters): Promise<InferReturnType> {
@@ -139,6 +149,16 @@ export async function infer(client: Client, parameters: InferParameters): Promis
     getNetwork(client, { cache: true, signal }),
   ])
   checkDomain(client, network)
+  if (parameters.mode === 'zk' && model.manifest.zk === undefined)
+    throw new BaseError(
+      'MODE_UNSUPPORTED',
+      `Model ${model.manifest.name}@${model.manifest.version} cannot be proven: its manifest has no zk section.`,
+      {
+        metaMessages: [
+          'Nothing was signed or sent. Ask for mode none or reexec, or use a version of the model compiled for zk (verity zk compile).',
+        ],
+      },
+    )
   const request = createInferenceRequest({
     modelCid: model.cid,
     manifestHash: model.manifestHash,
