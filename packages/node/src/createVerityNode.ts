@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -5,7 +6,7 @@ import { createAdaptorServer } from '@hono/node-server'
 import { createOnnxEngine, type Engine, type TextEngine } from '@verity/engine'
 import { createModelStore } from '@verity/hub'
 import { BaseError, type Manifest, type VerityDomain } from '@verity/protocol'
-import { createZkArtifactStore, type ZkArtifactStore } from '@verity/zk'
+import { contribute, createZkArtifactStore, type ZkArtifactStore } from '@verity/zk'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { createChainSeedSource } from './chain/createChainSeedSource.ts'
@@ -415,6 +416,7 @@ export async function createVerityNode(
       )
     : undefined
   let stopping = false
+  let contributions: Promise<void> = Promise.resolve()
   const app = createHttpApi(
     {
       maxBodyBytes: options.maxBodyBytes,
@@ -431,7 +433,28 @@ export async function createVerityNode(
       verifier,
       evidence: verification,
       text,
-      ...(zkEnabled ? { zkArtifacts } : {}),
+      ...(zkEnabled
+        ? {
+            zkArtifacts,
+            // one contribution at a time; the entropy is this node's signature over the key's
+            // hash (mixed with fresh randomness by contribute): it never leaves this process
+            zkContribute: (zkey: Uint8Array) => {
+              const run = contributions.then(async () =>
+                contribute(zkey, {
+                  name: `node ${account.address}`,
+                  entropy: await account.signMessage({
+                    message: `verity zk contribution ${createHash('sha256').update(zkey).digest('hex')}`,
+                  }),
+                }),
+              )
+              contributions = run.then(
+                () => undefined,
+                () => undefined,
+              )
+              return run
+            },
+          }
+        : {}),
       connected: {
         ...(distribution
           ? {

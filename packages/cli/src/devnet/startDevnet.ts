@@ -40,6 +40,7 @@ import {
   nodeRoleBits,
 } from './registerOnChain.ts'
 import {
+  contributeOnNode,
   devnetPtauPath,
   ensureZkArtifacts,
   ensureZkVerifierRegistered,
@@ -315,6 +316,28 @@ export async function startDevnet(
     )
     signal?.throwIfAborted()
 
+    step = progress.step(`Starting ${options.nodes} nodes`)
+    step.update('waiting for GET /v1/health')
+    await Promise.all(
+      nodes.map((node) => node.ready({ timeoutMs: options.startTimeoutMs, signal })),
+    )
+    step.done(urls.length > 1 ? `${urls[0]} … ${urls.at(-1)}` : urls[0])
+    const summaryNodes: DevnetNode[] = accounts.map((account, i) => ({
+      index: i + 1,
+      url: urls[i]!,
+      address: account.address,
+      keyFile: paths.node(i + 1).key,
+      logFile: paths.node(i + 1).log,
+      peerId: registrations[i]!.peerId,
+      stake: registrations[i]!.stake.toString(),
+      active: registrations[i]!.active,
+      registration: registrations[i]!.action,
+    }))
+    for (const [i, node] of nodes.entries())
+      void node.exited.then((code) => {
+        if (!stopping) components.onNodeExit?.(summaryNodes[i]!, code)
+      })
+
     // zero knowledge: a phase-2 ceremony per int8 demo model among the nodes (once; reused after)
     let zkSetups: ZkSetupResult[] = []
     let zkNote: string | undefined
@@ -342,7 +365,11 @@ export async function startDevnet(
         zkSetups = await ensureZkArtifacts({
           dir: paths.zk,
           models: zkModels,
-          contributors: accounts.map((account, i) => ({ name: `node-${i + 1}`, account })),
+          // each node adds its contribution in its own process (POST /v1/zk/contribute)
+          contributors: urls.map((url, i) => ({
+            name: `node-${i + 1}`,
+            contribute: (zkey: Uint8Array) => contributeOnNode(url, zkey, signal),
+          })),
           beaconHash: latest.hash,
           onProgress: (model, event) =>
             zkStep.update(
@@ -360,28 +387,6 @@ export async function startDevnet(
         )
       }
     }
-
-    step = progress.step(`Starting ${options.nodes} nodes`)
-    step.update('waiting for GET /v1/health')
-    await Promise.all(
-      nodes.map((node) => node.ready({ timeoutMs: options.startTimeoutMs, signal })),
-    )
-    step.done(urls.length > 1 ? `${urls[0]} … ${urls.at(-1)}` : urls[0])
-    const summaryNodes: DevnetNode[] = accounts.map((account, i) => ({
-      index: i + 1,
-      url: urls[i]!,
-      address: account.address,
-      keyFile: paths.node(i + 1).key,
-      logFile: paths.node(i + 1).log,
-      peerId: registrations[i]!.peerId,
-      stake: registrations[i]!.stake.toString(),
-      active: registrations[i]!.active,
-      registration: registrations[i]!.action,
-    }))
-    for (const [i, node] of nodes.entries())
-      void node.exited.then((code) => {
-        if (!stopping) components.onNodeExit?.(summaryNodes[i]!, code)
-      })
 
     step = progress.step('Publishing the demo models to node 1 (the others fetch them over IPFS)')
     const clients = urls.map((url) =>

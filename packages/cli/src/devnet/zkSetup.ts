@@ -7,6 +7,7 @@ import {
   loadPowersOfTau,
   type SetupZkModelProgress,
   setupZkModel,
+  type ZkContributor,
 } from '@verity/zk'
 import {
   type Account,
@@ -17,7 +18,6 @@ import {
   type WalletClient,
   zeroAddress,
 } from 'viem'
-import type { LocalAccount } from 'viem/accounts'
 
 /**
  * Where the devnet finds phase-1 files: prepared powers-of-tau files by power (`pot14_final.ptau`
@@ -35,6 +35,43 @@ export function devnetPtauPath(power: 14 | 16): string {
     process.env[`VERITY_PTAU_${power}`] ??
     new URL(`../../../../../shared/assets/zk/pot${power}_final.ptau`, import.meta.url).pathname
   )
+}
+
+/**
+ * Asks a node to add its contribution to a phase-2 proving key (`POST /v1/zk/contribute`) and
+ * returns the extended key. The node's randomness stays in its process.
+ *
+ * @example
+ * ```ts
+ * const next = await contributeOnNode('http://127.0.0.1:8546', zkey)
+ * ```
+ */
+export async function contributeOnNode(
+  url: string,
+  zkey: Uint8Array,
+  signal?: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  let response: Response
+  try {
+    response = await fetch(`${url}/v1/zk/contribute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: zkey as Uint8Array<ArrayBuffer>,
+      signal: signal
+        ? AbortSignal.any([signal, AbortSignal.timeout(300_000)])
+        : AbortSignal.timeout(300_000),
+    })
+  } catch (cause) {
+    throw new BaseError('NODE_UNAVAILABLE', `The node at ${url} did not take its ceremony turn.`, {
+      cause,
+    })
+  }
+  if (!response.ok)
+    throw new BaseError(
+      'ZK_CEREMONY_INVALID',
+      `The node at ${url} refused to contribute (${response.status}): ${(await response.text()).slice(0, 300)}`,
+    )
+  return new Uint8Array(await response.arrayBuffer())
 }
 
 /**
@@ -67,11 +104,10 @@ export type ZkSetupResult = {
 /**
  * Makes every demo model provable, once: if the shared artifact folder has no zk section for the
  * model's commitment (or its artifacts fail their CID checks), compiles the circuit and runs the
- * phase-2 ceremony in which each devnet node contributes (its name and, as entropy, its signature
- * over the circuit's commitment, mixed with fresh randomness), closed by a public beacon (the
- * chain's latest block hash). The transcript lists every contribution and re-verifies from the
- * artifacts. The ceremony runs in the devnet process on the nodes' behalf: the nodes' own
- * contribution protocol over the network is not built.
+ * phase-2 ceremony in which each devnet node contributes in its own process (the key goes to
+ * `POST /v1/zk/contribute` and comes back extended by the node's contribution, seeded by its
+ * signature and fresh randomness), closed by a public beacon (the chain's latest block hash). The
+ * transcript lists every contribution and re-verifies from the artifacts.
  *
  * @example
  * ```ts
@@ -81,7 +117,7 @@ export type ZkSetupResult = {
 export async function ensureZkArtifacts(parameters: {
   dir: string
   models: readonly ZkDemoModel[]
-  contributors: readonly { name: string; account: LocalAccount }[]
+  contributors: readonly ZkContributor[]
   beaconHash: `0x${string}`
   onProgress?: ((model: string, event: SetupZkModelProgress) => void) | undefined
   signal?: AbortSignal | undefined
@@ -104,17 +140,11 @@ export async function ensureZkArtifacts(parameters: {
       }
     }
     parameters.signal?.throwIfAborted()
-    const contributors = await Promise.all(
-      parameters.contributors.map(async ({ name, account }) => ({
-        name,
-        entropy: await account.signMessage({ message: `verity zk ceremony ${commitment}` }),
-      })),
-    )
     const artifacts = await setupZkModel({
       onnx,
       name: model.name,
       ptau: await loadPowersOfTau(devnetPtauPath(model.ptauPower)),
-      contributors,
+      contributors: parameters.contributors,
       beacon: { hash: parameters.beaconHash, iterationsExp: 10 },
       onProgress: (event) => parameters.onProgress?.(model.name, event),
       signal: parameters.signal,

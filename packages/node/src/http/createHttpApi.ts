@@ -64,6 +64,13 @@ export type HttpApiComponents = {
   text?: TextService | undefined
   /** The zk artifacts behind `GET /v1/zk/artifacts/:cid` (absent: the route answers 404). */
   zkArtifacts?: Pick<ZkArtifactStore, 'read'> | undefined
+  /**
+   * Adds this node's contribution to a phase-2 proving key (`POST /v1/zk/contribute`; absent: the
+   * route answers 404): the node's randomness never leaves its process.
+   */
+  zkContribute?:
+    | ((zkey: Uint8Array) => Promise<{ zkey: Uint8Array; contributionHash: string }>)
+    | undefined
   /** Parts a chain-connected node adds (each absent part: its route answers 404 or is omitted). */
   connected?: ConnectedApi | undefined
   /** The node's address (its key signs receipts). */
@@ -190,6 +197,7 @@ function tooLarge(what: string, limit: number): never {
  * | `GET /v1/batches/:id` | a settlement batch this node committed, with its receipts (connected nodes) |
  * | `GET /v1/settlement` | batcher and finalizer state (connected nodes) |
  * | `POST /v1/hub/verify` | a peer asks for a co-signature on an InferenceHub result (connected nodes) |
+ * | `POST /v1/zk/contribute` | a phase-2 proving key (octet-stream) → the same key with this node's contribution added (header `verity-contribution-hash`), for a ceremony among nodes |
  * | `GET /v1/zk/artifacts/:cid` | a zk artifact (circuit, R1CS, witness generator, proving key, verification key, ceremony transcript) as `application/octet-stream`, checked against its CID; `ZK_ARTIFACT_NOT_FOUND` (404) otherwise |
  * | `GET /v1/network` | {@link NetworkInfo} |
  * | `GET /v1/health` | `{ status: 'ok' }` (503 `stopping` while shutting down) |
@@ -469,6 +477,27 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
       ...(job.error ? { error: job.error } : {}),
     })
   })
+
+  app.post(
+    '/v1/zk/contribute',
+    bodyLimit({
+      maxSize: options.maxModelBytes,
+      onError: () => tooLarge('proving key', options.maxModelBytes),
+    }),
+    async (c) => {
+      if (components.zkContribute === undefined)
+        throw new BaseError('NOT_SUPPORTED', 'This node does not take part in zk ceremonies.', {
+          metaMessages: ['Ask a node started with zk enabled (--zk).'],
+        })
+      const zkey = new Uint8Array(await c.req.arrayBuffer())
+      const { zkey: extended, contributionHash } = await components.zkContribute(zkey)
+      return c.body(extended as Uint8Array<ArrayBuffer>, 200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(extended.byteLength),
+        'verity-contribution-hash': contributionHash,
+      })
+    },
+  )
 
   app.get('/v1/zk/artifacts/:cid', async (c) => {
     const cid = c.req.param('cid')

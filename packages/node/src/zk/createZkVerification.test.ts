@@ -18,6 +18,7 @@ import {
   verifyReceipt,
 } from '@verity/protocol'
 import { type Client, createClient, http, infer, publishModel } from '@verity/sdk'
+import { createZkArtifactStore, loadPowersOfTau, startCeremony, verifyCeremony } from '@verity/zk'
 import { createVerityNode, type VerityNode } from '../createVerityNode.ts'
 import { createLogger } from '../logger.ts'
 import { tempDir, testAccounts } from '../testing/fixtures.ts'
@@ -191,6 +192,35 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
       assert.equal(missing.status, 404, cid)
       assert.equal(((await missing.json()) as ErrorBody).error.code, 'ZK_ARTIFACT_NOT_FOUND')
     }
+  })
+
+  test('behavior: the node adds its contribution to a phase-2 ceremony over HTTP; the ceremony verifies; junk is a 4xx', async () => {
+    const r1cs = await createZkArtifactStore({ dir: zk.dir }).read(
+      zk.artifacts.manifestZk.artifacts.r1cs,
+    )
+    const ptau = await loadPowersOfTau(zkTestPtau.path)
+    const initial = await startCeremony(r1cs, ptau)
+    const response = await fetch(`${url}/v1/zk/contribute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: initial as Uint8Array<ArrayBuffer>,
+    })
+    assert.equal(response.status, 200, await response.clone().text())
+    assert.match(response.headers.get('verity-contribution-hash') ?? '', /^0x[0-9a-f]+$/)
+    const extended = new Uint8Array(await response.arrayBuffer())
+    const verified = await verifyCeremony(r1cs, ptau, extended)
+    assert.equal(verified.ok, true, verified.errors.join('; '))
+    assert.deepEqual(
+      verified.contributions.map((c) => c.name),
+      [`node ${testAccounts.node.address}`],
+    )
+    const junk = await fetch(`${url}/v1/zk/contribute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: 'not a proving key',
+    })
+    assert.equal(junk.status, 422)
+    assert.equal(((await junk.json()) as ErrorBody).error.code, 'ZK_ZKEY_INVALID')
   })
 
   test('error: mode zk for a model without a zk section is MODE_UNSUPPORTED before anything is stored', async () => {

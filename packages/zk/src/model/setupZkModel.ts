@@ -19,6 +19,7 @@ import { contribute } from '../setup/contribute.ts'
 import { exportSolidityVerifier } from '../setup/exportSolidityVerifier.ts'
 import { exportVerificationKey } from '../setup/exportVerificationKey.ts'
 import type { PowersOfTau } from '../setup/loadPowersOfTau.ts'
+import { readZkeyContributions } from '../setup/readZkeyContributions.ts'
 import { startCeremony } from '../setup/startCeremony.ts'
 
 /**
@@ -65,6 +66,18 @@ export type SetupZkModelProgress =
   | { phase: 'verified' }
 
 /**
+ * A phase-2 participant: local (`entropy`) or remote (`contribute` returns the key it extended).
+ *
+ * @example
+ * ```ts
+ * const remote: ZkContributor = { name: 'node-2', contribute: (zkey) => postZkey(url, zkey) }
+ * ```
+ */
+export type ZkContributor =
+  | { name: string; entropy?: string | Uint8Array | undefined; contribute?: undefined }
+  | { name: string; contribute: (zkey: Uint8Array) => Promise<Uint8Array> }
+
+/**
  * What {@link setupZkModel} takes.
  *
  * @example
@@ -78,8 +91,13 @@ export type SetupZkModelParameters = {
   name?: string | undefined
   /** A phase-1 file prepared for phase 2 (`loadPowersOfTau`); it is never prepared here. */
   ptau: PowersOfTau
-  /** Phase-2 participants, in order; each mixes its entropy with fresh OS randomness. */
-  contributors: readonly { name: string; entropy?: string | Uint8Array | undefined }[]
+  /**
+   * Phase-2 participants, in order. A local one contributes here (its entropy mixed with fresh OS
+   * randomness); a remote one gets the current proving key and returns it with its contribution
+   * added (e.g. a node's `POST /v1/zk/contribute`), so its randomness never leaves its process.
+   * Every returned key must extend the chain by exactly one contribution of this circuit.
+   */
+  contributors: readonly ZkContributor[]
   /** The final public beacon (e.g. a block hash) and its hashing iterations (2^iterationsExp). */
   beacon: { hash: string; iterationsExp: number }
   /** Refuse circuits that would prove over this budget (`ZK_BUDGET_EXCEEDED`). */
@@ -140,9 +158,30 @@ export async function setupZkModel(parameters: SetupZkModelParameters): Promise<
   at = performance.now()
   for (const contributor of contributors) {
     signal?.throwIfAborted()
-    const { zkey, contributionHash } = await contribute(zkeys.at(-1)!, contributor)
-    zkeys.push(zkey)
-    onProgress?.({ phase: 'contribution', name: contributor.name, contributionHash })
+    const previous = zkeys.at(-1)!
+    if (contributor.contribute) {
+      const zkey = await contributor.contribute(previous)
+      const before = readZkeyContributions(previous)
+      const after = readZkeyContributions(zkey)
+      if (
+        after.circuitHash !== before.circuitHash ||
+        after.contributions.length !== before.contributions.length + 1
+      )
+        throw new BaseError(
+          'ZK_CEREMONY_INVALID',
+          `Contributor ${contributor.name} returned a proving key that does not extend the ceremony by one contribution.`,
+        )
+      zkeys.push(zkey)
+      onProgress?.({
+        phase: 'contribution',
+        name: after.contributions.at(-1)?.name ?? contributor.name,
+        contributionHash: '(verified with the transcript)',
+      })
+    } else {
+      const { zkey, contributionHash } = await contribute(previous, contributor)
+      zkeys.push(zkey)
+      onProgress?.({ phase: 'contribution', name: contributor.name, contributionHash })
+    }
   }
   const contributionsMs = performance.now() - at
   at = performance.now()
