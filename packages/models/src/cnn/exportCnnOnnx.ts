@@ -1,11 +1,11 @@
-import type { OnnxExportOptions } from '../onnxExport.ts'
 import {
   encodeOnnxModel,
+  type OnnxExportOptions,
   onnxInitializer,
   onnxNode,
   onnxTensorType,
   onnxValueInfo,
-} from './onnxGraph.ts'
+} from '../onnxGraph.ts'
 import type { QuantizedCnn } from './quantizeCnn.ts'
 import type { Cnn } from './trainCnn.ts'
 

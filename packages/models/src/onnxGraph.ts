@@ -1,7 +1,35 @@
 import onnxProto from 'onnx-proto'
-import { type OnnxExportOptions, onnxProducer, onnxVersions } from '../onnxExport.ts'
+import packageJson from '../package.json' with { type: 'json' }
 
 const { onnx } = onnxProto
+
+/**
+ * Fixed producer fields written into every exported model (no timestamps, no host names).
+ *
+ * @example
+ * ```ts
+ * onnxProducer // { name: 'verity-models', version: '0.1.0' }
+ * ```
+ */
+export const onnxProducer = { name: 'verity-models', version: packageJson.version } as const
+
+/**
+ * IR version 7 (ONNX 1.8) with the default-domain opset 13.
+ *
+ * @example
+ * ```ts
+ * onnxVersions // { irVersion: 7, opset: 13 }
+ * ```
+ */
+export const onnxVersions = { irVersion: 7, opset: 13 } as const
+
+/** Free text and key/value metadata stored in the model file. */
+export type OnnxExportOptions = {
+  /** Stored as the model's `doc_string` (name the recipe and its seed). */
+  docString: string
+  /** Stored as `metadata_props`, in the key order given. */
+  metadata?: Readonly<Record<string, string>>
+}
 
 /**
  * ONNX `TensorProto.DataType` codes used by the CNN exports.
