@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, afterEach, before, beforeEach, test } from 'node:test'
+import { computeInputCommitment } from '@verity/protocol'
 import { poseidon5 } from 'poseidon-lite/poseidon5'
 import {
   type AbiParameter,
@@ -70,26 +71,6 @@ function bytesOf(length: number, seed: number): Uint8Array {
     state ^= state << 5
     return state & 0xff
   })
-}
-
-/** The design's input commitment, computed with poseidon-lite (what the circuit computes). */
-function inputCommitment(input: Uint8Array): bigint {
-  const elements: bigint[] = []
-  for (let start = 0; start < input.length; start += 31) {
-    let element = 0n
-    for (const byte of input.subarray(start, start + 31)) element = (element << 8n) | BigInt(byte)
-    elements.push(element)
-  }
-  let acc = BigInt(input.length)
-  for (let i = 0; i < elements.length; i += 4)
-    acc = poseidon5([
-      acc,
-      elements[i] ?? 0n,
-      elements[i + 1] ?? 0n,
-      elements[i + 2] ?? 0n,
-      elements[i + 3] ?? 0n,
-    ])
-  return acc
 }
 
 type Groth16Proof = {
@@ -198,7 +179,7 @@ test('default', async (t) => {
   // the adapter hands the generated verifier exactly [outputs…, inputCommitment, modelCommitment]
   const signals = [
     ...logits.map((v) => (v < 0n ? P + v : v)),
-    inputCommitment(image),
+    computeInputCommitment(image),
     MODEL_COMMITMENT,
   ]
   await configure(Mode.Check, expectedArgumentsHash(groth16Proof, signals))
@@ -238,13 +219,13 @@ test('default', async (t) => {
   )
 })
 
-test('behavior: the on-chain input commitment equals poseidon-lite for every chunking case', async (t) => {
+test('behavior: the on-chain input commitment equals the protocol commitment (poseidon-lite) for every chunking case', async (t) => {
   const contract = adapterContract()
   for (const length of [1, 30, 31, 32, 62, 123, 124, 125, 784]) {
     for (const input of [bytesOf(length, length), new Uint8Array(length).fill(0xff)]) {
       assert.equal(
         await contract.read.inputCommitment([toHex(input)]),
-        inputCommitment(input),
+        computeInputCommitment(input),
         `length ${length}`,
       )
     }
@@ -357,7 +338,11 @@ test('behavior: outputs outside the canonical signed range are rejected before t
   const signals = [half, half + 1n, ...logits.slice(2).map((v) => (v < 0n ? P + v : v))]
   await configure(
     Mode.Check,
-    expectedArgumentsHash(groth16Proof, [...signals, inputCommitment(image), MODEL_COMMITMENT]),
+    expectedArgumentsHash(groth16Proof, [
+      ...signals,
+      computeInputCommitment(image),
+      MODEL_COMMITMENT,
+    ]),
   )
   const { inputHash, outputHash } = hashes(image, edge)
   assert.equal(await verify(encodeProof(groth16Proof, image, edge), inputHash, outputHash), true)
@@ -475,7 +460,10 @@ test('behavior: deployPoseidonT6 is idempotent and brings its own deployment pro
     deployedPoseidon: true,
   })
   const input = bytesOf(100, 9)
-  assert.equal(await adapterContract().read.inputCommitment([toHex(input)]), inputCommitment(input))
+  assert.equal(
+    await adapterContract().read.inputCommitment([toHex(input)]),
+    computeInputCommitment(input),
+  )
   // the deployed library itself, called like a contract, is poseidon-lite's poseidon5
   const hash = await chain.publicClient.readContract({
     address: poseidonT6Address,

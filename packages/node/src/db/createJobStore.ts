@@ -304,6 +304,30 @@ export function createJobStore(options: JobStoreOptions): JobStore {
     return row && rowToJob(row)
   }
 
+  function insert(job: NewJob, at: number): void {
+    const values: Record<string, SQLInputValue> = {
+      id: job.id,
+      requester: job.requester,
+      modelCid: job.modelCid,
+      mode: job.mode,
+      request: JSON.stringify(job.request),
+      inputs: job.inputs,
+      now: at,
+    }
+    statements.insert.run(values)
+  }
+
+  /** Stores the receipt and marks the job done (inside the caller's transaction). */
+  function finish(id: string, receipt: { receiptJson: string; outputs: Uint8Array }, at: number) {
+    statements.insertReceipt.run({
+      id,
+      receipt: receipt.receiptJson,
+      outputs: receipt.outputs,
+      now: at,
+    })
+    statements.done.run({ id, now: at })
+  }
+
   return {
     path: options.path,
 
@@ -312,16 +336,7 @@ export function createJobStore(options: JobStoreOptions): JobStore {
         const existing = get(job.id)
         const at = now()
         if (existing === undefined) {
-          const values: Record<string, SQLInputValue> = {
-            id: job.id,
-            requester: job.requester,
-            modelCid: job.modelCid,
-            mode: job.mode,
-            request: JSON.stringify(job.request),
-            inputs: job.inputs,
-            now: at,
-          }
-          statements.insert.run(values)
+          insert(job, at)
           return { inserted: true }
         }
         if (existing.status === 'failed') {
@@ -340,16 +355,7 @@ export function createJobStore(options: JobStoreOptions): JobStore {
     },
 
     complete(id, receipt) {
-      transaction(() => {
-        const at = now()
-        statements.insertReceipt.run({
-          id,
-          receipt: receipt.receiptJson,
-          outputs: receipt.outputs,
-          now: at,
-        })
-        statements.done.run({ id, now: at })
-      })
+      transaction(() => finish(id, receipt, now()))
     },
 
     recordFinished(job, receipt) {
@@ -357,23 +363,8 @@ export function createJobStore(options: JobStoreOptions): JobStore {
         const existing = get(job.id)
         if (existing?.status === 'done') return false
         const at = now()
-        if (existing === undefined)
-          statements.insert.run({
-            id: job.id,
-            requester: job.requester,
-            modelCid: job.modelCid,
-            mode: job.mode,
-            request: JSON.stringify(job.request),
-            inputs: job.inputs,
-            now: at,
-          } satisfies Record<string, SQLInputValue>)
-        statements.insertReceipt.run({
-          id: job.id,
-          receipt: receipt.receiptJson,
-          outputs: receipt.outputs,
-          now: at,
-        })
-        statements.done.run({ id: job.id, now: at })
+        if (existing === undefined) insert(job, at)
+        finish(job.id, receipt, at)
         return true
       })
     },

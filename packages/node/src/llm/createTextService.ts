@@ -17,7 +17,6 @@ import {
   hashTextInput,
   type InferenceRequestMessage,
   isBaseError,
-  jsonSchemaOfResponseFormat,
   modeIds,
   type Receipt,
   type TextInput,
@@ -33,6 +32,7 @@ import { requestToJson } from '../requestJson.ts'
 import { checkRequestSignature } from '../verification/checkRequestSignature.ts'
 import type { ReexecVerification } from '../verification/createReexecVerification.ts'
 import type { TextVerifyMethod } from '../verification/parseVerifyBody.ts'
+import { generateWithEngine } from './generateWithEngine.ts'
 
 /**
  * How a text generation is verified: `reexec` with a quorum of `quorum` verifiers, each checking
@@ -323,24 +323,15 @@ export function createTextService(
     const { reexec } = components
     const engine = await load(model)
     const { params } = call
-    const common = {
-      id: model.cid,
-      maxTokens: params.maxTokens,
-      stop: params.stop,
-      temperature: params.temperature,
-      topP: params.topP,
-      topK: params.topK,
-      seed: params.seed,
-      jsonSchema: jsonSchemaOfResponseFormat(params.responseFormat),
-      signal: call.signal,
-      onToken: call.onToken ? (event: { text: string }) => call.onToken?.(event.text) : undefined,
-    }
     let completion: TextCompletion
     try {
-      completion =
-        'messages' in call.input
-          ? await engine.chat({ ...common, messages: call.input.messages })
-          : await engine.complete({ ...common, prompt: call.input.prompt })
+      completion = await generateWithEngine(engine, {
+        id: model.cid,
+        input: call.input,
+        params,
+        signal: call.signal,
+        onToken: call.onToken ? (event) => call.onToken?.(event.text) : undefined,
+      })
     } catch (error) {
       generations.inc({ status: call.signal?.aborted ? 'aborted' : 'failed' })
       if (isBaseError(error, 'TENSOR_TOO_LARGE') && /context/i.test(error.shortMessage))

@@ -20,6 +20,7 @@ import {
 } from '@verity/protocol'
 import { isAddressEqual, type LocalAccount } from 'viem'
 import type { TextService } from '../llm/createTextService.ts'
+import { generateWithEngine } from '../llm/generateWithEngine.ts'
 import type { NodeLogger } from '../logger.ts'
 import type { ModelService } from '../models.ts'
 import type { GivenAttestation, VerificationStore } from './createVerificationStore.ts'
@@ -363,21 +364,7 @@ export function createVerifier(options: VerifierOptions, components: VerifierCom
         }
       return { equal: true, observedOutputHash: hashTextOutput(output) }
     }
-    const common = {
-      id,
-      maxTokens: params.maxTokens,
-      stop: params.stop,
-      temperature: params.temperature,
-      topP: params.topP,
-      topK: params.topK,
-      seed: params.seed,
-      jsonSchema: jsonSchemaOfResponseFormat(params.responseFormat),
-      signal: callSignal,
-    }
-    const again =
-      'messages' in input
-        ? await engine.chat({ ...common, messages: input.messages })
-        : await engine.complete({ ...common, prompt: input.prompt })
+    const again = await generateWithEngine(engine, { id, input, params, signal: callSignal })
     const observedOutputHash = hashTextOutput({ tokens: again.tokens, text: again.text })
     const index = claimed.findIndex((token, i) => again.tokens[i] !== token)
     if (index >= 0 || again.tokens.length !== claimed.length) {
