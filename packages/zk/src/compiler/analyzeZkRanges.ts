@@ -1,5 +1,5 @@
 import { BaseError } from '@verity/protocol'
-import { convOutputSize, windowIndices } from './convGeometry.ts'
+import { convOutputSize, windowIndices, windowOutputShape } from './convGeometry.ts'
 import { shapeSize, type ZkCastTarget, type ZkGraph, type ZkOp } from './zkGraph.ts'
 
 /** Per-element bounds of one value: every reachable value `v[i]` has `min[i] <= v[i] <= max[i]`. */
@@ -197,22 +197,7 @@ function opRange(
         pads: op.pads,
         dilations,
       }
-      const oh = convOutputSize(
-        height,
-        op.kernel[0],
-        op.strides[0],
-        op.pads[0],
-        op.pads[2],
-        dilations[0],
-      )
-      const ow = convOutputSize(
-        width,
-        op.kernel[1],
-        op.strides[1],
-        op.pads[1],
-        op.pads[3],
-        dilations[1],
-      )
+      const [oh, ow] = windowOutputShape(geometry)
       for (let r = 0; r < oh; r++)
         for (let c = 0; c < ow; c++) {
           const indices = windowIndices(geometry, r, c)

@@ -1,5 +1,5 @@
 import { BaseError } from '@verity/protocol'
-import { convOutputSize, windowIndices } from './convGeometry.ts'
+import { convOutputSize, windowIndices, windowOutputShape } from './convGeometry.ts'
 import { shapeSize, type ZkOp } from './zkGraph.ts'
 
 function get(values: ReadonlyMap<string, Float64Array>, name: string, op: ZkOp): Float64Array {
@@ -126,22 +126,7 @@ export function evaluateZkOp(
         pads: op.pads,
         dilations,
       }
-      const oh = convOutputSize(
-        height,
-        op.kernel[0],
-        op.strides[0],
-        op.pads[0],
-        op.pads[2],
-        dilations[0],
-      )
-      const ow = convOutputSize(
-        width,
-        op.kernel[1],
-        op.strides[1],
-        op.pads[1],
-        op.pads[3],
-        dilations[1],
-      )
+      const [oh, ow] = windowOutputShape(geometry)
       const y = new Float64Array(channels * oh * ow)
       for (let r = 0; r < oh; r++)
         for (let c = 0; c < ow; c++) {
