@@ -84,17 +84,26 @@ function toSparse(image: Uint8Array): SparseImage {
   return { indices, values }
 }
 
-function assertDataset(dataset: DigitDataset): void {
+/**
+ * Checks a training set: one integer label 0..9 per image, `pixels` bytes per image. Throws
+ * `INVALID_ARGUMENT` or `TENSOR_SHAPE_MISMATCH` naming the first bad entry.
+ *
+ * @example
+ * ```ts
+ * assertDigitDataset(generateDigits({ count: 10, seed: 1 }))
+ * ```
+ */
+export function assertDigitDataset(dataset: DigitDataset, pixels = inputSize): void {
   if (dataset.images.length !== dataset.labels.length || dataset.images.length === 0)
     throw new BaseError(
       'INVALID_ARGUMENT',
       `Expected a non-empty dataset with one label per image; got ${dataset.images.length} images and ${dataset.labels.length} labels.`,
     )
   dataset.images.forEach((image, index) => {
-    if (image.length !== inputSize)
+    if (image.length !== pixels)
       throw new BaseError(
         'TENSOR_SHAPE_MISMATCH',
-        `Image ${index} has ${image.length} pixels; expected ${inputSize} (28×28).`,
+        `Image ${index} has ${image.length} pixels; expected ${pixels} (28×28).`,
       )
   })
   dataset.labels.forEach((label, index) => {
@@ -137,7 +146,7 @@ export function trainMlp(
   options: TrainOptions,
   hooks: TrainHooks = {},
 ): TrainResult {
-  assertDataset(dataset)
+  assertDigitDataset(dataset)
   const settings = { ...defaultTrainOptions, ...options }
   const { hiddenSize, epochs, batchSize, learningRate, momentum, weightDecay } = settings
   for (const [name, value] of Object.entries({ hiddenSize, epochs, batchSize }))

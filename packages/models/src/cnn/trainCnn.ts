@@ -2,7 +2,7 @@ import { BaseError } from '@verity/protocol'
 import { deterministicExp, deterministicLog } from '../deterministicMath.ts'
 import type { DigitDataset } from '../digits.ts'
 import { createRandom } from '../random.ts'
-import type { TrainHooks } from '../train.ts'
+import { assertDigitDataset, type TrainHooks } from '../train.ts'
 import {
   type CnnArchitecture,
   type CnnGeometry,
@@ -63,25 +63,6 @@ export const defaultCnnTrainOptions = {
 
 /** Training outcome: the model and the mean cross-entropy of every epoch. */
 export type CnnTrainResult = { model: Cnn; epochLosses: number[] }
-
-function assertDataset(dataset: DigitDataset, pixels: number): void {
-  if (dataset.images.length !== dataset.labels.length || dataset.images.length === 0)
-    throw new BaseError(
-      'INVALID_ARGUMENT',
-      `Expected a non-empty dataset with one label per image; got ${dataset.images.length} images and ${dataset.labels.length} labels.`,
-    )
-  dataset.images.forEach((image, index) => {
-    if (image.length !== pixels)
-      throw new BaseError(
-        'TENSOR_SHAPE_MISMATCH',
-        `Image ${index} has ${image.length} pixels; expected ${pixels} (28×28).`,
-      )
-  })
-  dataset.labels.forEach((label, index) => {
-    if (!Number.isInteger(label) || label < 0 || label >= 10)
-      throw new BaseError('INVALID_ARGUMENT', `Label ${index} is ${label}; expected 0..9.`)
-  })
-}
 
 /** Scratch buffers of one forward pass. */
 type Activations = {
@@ -232,7 +213,7 @@ export function trainCnn(
   const settings = { ...defaultCnnTrainOptions, ...options }
   const { epochs, batchSize, learningRate, momentum, weightDecay } = settings
   const geometry = cnnGeometry(settings.architecture)
-  assertDataset(dataset, geometry.imageSize * geometry.imageSize)
+  assertDigitDataset(dataset, geometry.imageSize * geometry.imageSize)
   for (const [name, value] of Object.entries({ epochs, batchSize }))
     if (!Number.isSafeInteger(value) || value <= 0)
       throw new BaseError(
