@@ -119,8 +119,8 @@ async function mined(hash: Hex) {
 }
 
 /**
- * Moves the clock `seconds` past the latest block and mines. (Relative to the latest block, not to
- * anvil's wall-clock offset, which lags behind a block timestamp clamped after `evm_revert`.)
+ * Mines a block `seconds` after the latest one; the next transaction then runs 1 s later (the test
+ * chain's blocks are 1 s apart and do not follow the wall clock).
  */
 async function advance(seconds: number): Promise<void> {
   await chain.increaseTime(seconds)
@@ -795,9 +795,12 @@ test('default: finalize splits the batch exactly and withdrawEarnings pays each 
     }),
   ]
   const { batchId } = await commit(jobs)
+  // Read the deadline before sending: a write created before an await in the argument list could
+  // reject unobserved, and node:test would fail this test while its body ran on into the next one.
+  const { challengeDeadline } = await read().getBatch([batchId])
   await expectRevert(settlementAs(0).write.finalize([batchId]), 'ChallengeWindowOpen', [
     batchId,
-    (await read().getBatch([batchId])).challengeDeadline,
+    challengeDeadline,
   ])
   await advance(3601)
   const { events } = await mined(await settlementAs(OUTSIDER).write.finalize([batchId]))
@@ -1042,7 +1045,9 @@ test('behavior: a request the payer never signed is convicted through an unanswe
     'RequestMismatch',
     [job.leaf.requestStructHash, hashInferenceRequest(makeRequest(9))],
   )
-  await advance(3600)
+  // The test chain mines each block 1 s after the last, so after this the next call runs at
+  // exactly answerBy: the last second in which the executor may still answer.
+  await advance(3599)
   await expectRevert(settlementAs(0).write.finalize([batchId]), 'DisputesOpen', [batchId, 1])
   await expectRevert(
     settlementAs(OUTSIDER).write.resolveDispute([batchId, leafHash]),

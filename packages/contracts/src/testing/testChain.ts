@@ -47,9 +47,20 @@ export type TestChain = {
   close(): Promise<void>
 }
 
+/** Options of {@link createTestChain}. */
+export type TestChainOptions = StartAnvilOptions & {
+  /**
+   * Let block timestamps follow the wall clock, as a real anvil does. By default they do not: each
+   * block is 1 s after the one before and the clock moves only through `increaseTime`, so a test
+   * that checks a window's exact edge cannot be pushed over it by a slow, loaded machine.
+   */
+  wallClock?: boolean | undefined
+}
+
 /**
  * Starts an anvil (≈0.2 s) and builds viem clients for it. One per test file; `close()` in
- * `after()`. Test-only: not exported from the package index.
+ * `after()`. Test-only: not exported from the package index. Block timestamps are deterministic
+ * (see {@link TestChainOptions.wallClock}).
  *
  * @example
  * ```ts
@@ -58,7 +69,7 @@ export type TestChain = {
  * const address = await chain.deploy(modelRegistryAbi, modelRegistryBytecode, [3000])
  * ```
  */
-export async function createTestChain(options: StartAnvilOptions = {}): Promise<TestChain> {
+export async function createTestChain(options: TestChainOptions = {}): Promise<TestChain> {
   const anvil = await startAnvil(options)
   try {
     const chain = defineChain({
@@ -75,6 +86,8 @@ export async function createTestChain(options: StartAnvilOptions = {}): Promise<
     const walletClients = accounts.map((account) =>
       createWalletClient({ account, chain, transport, pollingInterval }),
     )
+
+    if (options.wallClock !== true) await testClient.setBlockTimestampInterval({ interval: 1 })
 
     const walletFor = (from: Account | Address | undefined): TestWalletClient => {
       if (from === undefined) return walletClients[0]!
@@ -119,8 +132,10 @@ export async function createTestChain(options: StartAnvilOptions = {}): Promise<
         const target = latest.timestamp + BigInt(seconds)
         await testClient.setNextBlockTimestamp({ timestamp: target })
         await testClient.mine({ blocks: 1 })
-        // anvil's clock also moves, so later blocks do not fall back behind the target
-        await testClient.request({ method: 'evm_setTime', params: [Number(target)] } as never)
+        // With the wall clock on, anvil's clock moves too, so later blocks do not fall back behind
+        // the target. (With the default interval clock, each block is simply 1 s after the last.)
+        if (options.wallClock === true)
+          await testClient.request({ method: 'evm_setTime', params: [Number(target)] } as never)
         const mined = await publicClient.getBlock({ blockTag: 'latest' })
         if (mined.timestamp < target)
           throw new BaseError(
