@@ -193,7 +193,9 @@ test('behavior: a signed request names the requester; streamed or not, the same 
   const requester = privateKeyToAccount(`0x${'33'.repeat(32)}`)
   const signing = createClient({ transport: http(url), account: requester })
   const nonce = `0x${'ab'.repeat(32)}` as const
-  const settings = { model: 'tiny', messages, maxTokens: 6, temperature: 0, nonce }
+  // the same nonce and deadline: the same job, however long the calls take
+  const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600)
+  const settings = { model: 'tiny', messages, maxTokens: 6, temperature: 0, nonce, deadline }
   const plain = await chat(signing, settings)
   assert.equal(plain.receipt.job.requester.toLowerCase(), requester.address.toLowerCase())
   assert.ok(plain.receipt.request?.signature, 'the receipt carries the request signature')

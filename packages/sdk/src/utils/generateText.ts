@@ -55,7 +55,12 @@ export type GenerationSettings = {
    * the node reports it.
    */
   maxFee?: bigint | undefined
-  /** A 32-byte nonce for the signed request (default: random). The same nonce, the same job. */
+  /** Unix seconds after which no node may execute the signed request (default now + 1 hour). */
+  deadline?: bigint | undefined
+  /**
+   * A 32-byte nonce for the signed request (default: random). The same nonce and deadline, the
+   * same job: pass both to retry idempotently.
+   */
   nonce?: Hash | undefined
   signal?: AbortSignal | undefined
 }
@@ -168,6 +173,7 @@ async function signedRequest(
     ...(settings.mode === undefined ? {} : { mode: settings.mode }),
     ...(settings.quorum === undefined ? {} : { quorum: settings.quorum }),
     ...(maxFee === undefined ? {} : { maxFee }),
+    ...(settings.deadline === undefined ? {} : { deadline: settings.deadline }),
     ...(settings.nonce === undefined ? {} : { nonce: settings.nonce }),
   })
   const signature = await signInferenceRequest({ account, request, domain: network.domain })
