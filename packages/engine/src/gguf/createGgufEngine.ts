@@ -11,23 +11,20 @@ import {
   parseManifest,
   parseResponseJsonSchema,
 } from '@verity/protocol'
+import type { WorkerCall, WorkerCallOptions } from '../worker/createWorkerProcess.ts'
 import { createGgufEngineDescriptor } from './ggufEngineDescriptor.ts'
 import {
   type GgufEngineOptions,
   type GgufEngineOptionsInput,
   resolveGgufEngineOptions,
 } from './ggufEngineOptions.ts'
-import {
-  type GgufWorkerCall,
-  type GgufWorkerCallOptions,
-  type GgufWorkerProcess,
-  spawnGgufWorker,
-} from './ggufWorkerProcess.ts'
+import { type GgufWorkerProcess, spawnGgufWorker } from './ggufWorkerProcess.ts'
 import type {
   GgufGenerateCall,
   GgufGenerateReply,
   GgufLoadReply,
   GgufReplayReply,
+  GgufWorkerTokenEvent,
 } from './ggufWorkerProtocol.ts'
 import { resolveSampling } from './resolveSampling.ts'
 import type {
@@ -90,6 +87,7 @@ type ModelEntry = {
 }
 
 type Waiter = { resolve: () => void; reject: (error: BaseError) => void }
+type CallOptions = WorkerCallOptions<GgufWorkerTokenEvent>
 
 const ggufMagic = 'GGUF'
 const maxStopLength = 256
@@ -352,9 +350,9 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
 
   function callOptions(
     what: string,
-    failureCode: GgufWorkerCallOptions['failureCode'],
-    extra: Partial<GgufWorkerCallOptions> = {},
-  ): GgufWorkerCallOptions {
+    failureCode: CallOptions['failureCode'],
+    extra: Partial<CallOptions> = {},
+  ): CallOptions {
     return { graceMs: resolved.abortGraceMs, failureCode, what, ...extra }
   }
 
@@ -387,7 +385,7 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
     id: string,
     entry: ModelEntry,
     signal: AbortSignal | undefined,
-    makeCall: (process: GgufWorkerProcess) => GgufWorkerCall<T>,
+    makeCall: (process: GgufWorkerProcess) => WorkerCall<T>,
   ): Promise<T> {
     await acquire(signal)
     let finished: Promise<void> = Promise.resolve()
@@ -503,12 +501,8 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
     if (onToken !== undefined && typeof onToken !== 'function')
       throw invalid(`onToken is ${typeof onToken}; expected a function.`)
     const resolvedPrompt = typeof prompt === 'function' ? prompt(info) : prompt
-    // A throwing onToken stops the generation; the call then rejects with what it threw.
-    const internal = new AbortController()
-    let callbackError: unknown
     let sentAt = 0
     let firstTokenAt = 0
-    const combined = signal ? AbortSignal.any([signal, internal.signal]) : internal.signal
     const call: GgufGenerateCall = {
       id,
       prompt: resolvedPrompt,
@@ -519,50 +513,41 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
       jsonSchema,
       stream: onToken !== undefined,
     }
-    try {
-      const reply = await exclusive(id, entry, combined, (process) => {
-        sentAt = performance.now()
-        return process.request<GgufGenerateReply>(
-          { type: 'generate', ...call },
-          callOptions(`model "${id}"`, 'ENGINE_RUN_FAILED', {
-            timeoutMs,
-            signal: combined,
-            onToken: onToken
-              ? (event) => {
-                  if (event.index === 0) firstTokenAt = performance.now()
-                  try {
-                    onToken({ index: event.index, token: event.token, text: event.text })
-                  } catch (error) {
-                    callbackError ??= error
-                    internal.abort(error)
-                  }
-                }
-              : undefined,
-          }),
-        )
-      })
-      return {
-        promptTokens: reply.promptTokens,
-        tokens: reply.tokens,
-        text: reply.text,
-        finishReason: reply.finishReason,
-        maxTokens: reply.maxTokens,
-        stop,
-        sampling,
-        ...(jsonSchema ? { jsonSchema } : {}),
-        usage: {
-          promptTokens: reply.promptTokens.length,
-          completionTokens: reply.tokens.length,
-          totalTokens: reply.promptTokens.length + reply.tokens.length,
-        },
-        durationMs: performance.now() - started,
-        timeToFirstTokenMs:
-          firstTokenAt > 0 ? firstTokenAt - started : sentAt - started + reply.firstTokenMs,
-        chatTemplate: reply.chatTemplate,
-      }
-    } catch (error) {
-      if (callbackError !== undefined) throw callbackError
-      throw error
+    const reply = await exclusive(id, entry, signal, (process) => {
+      sentAt = performance.now()
+      return process.request<GgufGenerateReply>(
+        { type: 'generate', ...call },
+        callOptions(`model "${id}"`, 'ENGINE_RUN_FAILED', {
+          timeoutMs,
+          signal,
+          // A throwing onToken stops the generation; the call then rejects with what it threw.
+          onEvent: onToken
+            ? (event) => {
+                if (event.index === 0) firstTokenAt = performance.now()
+                onToken({ index: event.index, token: event.token, text: event.text })
+              }
+            : undefined,
+        }),
+      )
+    })
+    return {
+      promptTokens: reply.promptTokens,
+      tokens: reply.tokens,
+      text: reply.text,
+      finishReason: reply.finishReason,
+      maxTokens: reply.maxTokens,
+      stop,
+      sampling,
+      ...(jsonSchema ? { jsonSchema } : {}),
+      usage: {
+        promptTokens: reply.promptTokens.length,
+        completionTokens: reply.tokens.length,
+        totalTokens: reply.promptTokens.length + reply.tokens.length,
+      },
+      durationMs: performance.now() - started,
+      timeToFirstTokenMs:
+        firstTokenAt > 0 ? firstTokenAt - started : sentAt - started + reply.firstTokenMs,
+      chatTemplate: reply.chatTemplate,
     }
   }
 
@@ -837,7 +822,7 @@ export function createGgufEngine(options: GgufEngineOptionsInput = {}): GgufEngi
       return {
         models: [...models.keys()],
         pid: current?.alive ? current.pid : undefined,
-        systemInfo: current?.systemInfo || undefined,
+        systemInfo: current?.ready.systemInfo || undefined,
         busy,
         queued: waiting.length,
         restarts: Math.max(0, starts - 1),

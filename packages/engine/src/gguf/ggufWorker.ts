@@ -6,9 +6,7 @@
 // stays here.
 //
 // Only node-llama-cpp and the engine's own pure helpers are imported at run time (protocol types
-// are erased): failures are plain `GgufWorkerError` records that the engine turns into
-// `BaseError`s.
-import type { ErrorCode } from '@verity/protocol'
+// are erased): failures are plain `WorkerError` records that the engine turns into `BaseError`s.
 import {
   type ChatHistoryItem,
   getLlama,
@@ -20,6 +18,9 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp'
+import { serveWorkerRequests, type WorkerRequestContext } from '../worker/serveWorkerRequests.ts'
+import { WorkerFailure, workerFailure } from '../worker/workerFailure.ts'
+import type { WorkerOutcome } from '../worker/workerProtocol.ts'
 import { createMt19937 } from './createMt19937.ts'
 import { createStopTracker } from './createStopTracker.ts'
 import type {
@@ -27,10 +28,10 @@ import type {
   GgufGenerateReply,
   GgufLoadReply,
   GgufReplayReply,
-  GgufWorkerError,
-  GgufWorkerReply,
+  GgufWorkerReady,
   GgufWorkerRequest,
   GgufWorkerSettings,
+  GgufWorkerTokenEvent,
 } from './ggufWorkerProtocol.ts'
 import { isReplayNearTie } from './isReplayNearTie.ts'
 import type { TextChatMessage, TextReplayMismatch, TextSampling } from './textEngine.ts'
@@ -48,17 +49,7 @@ type Loaded = {
   /** Built on the first chat call (the wrapper probes the template once). */
   chatWrapper?: JinjaTemplateChatWrapper | undefined
 }
-type Outcome = { ok: true; value: unknown } | { ok: false; error: GgufWorkerError }
-
-class WorkerFailure extends Error {
-  readonly code: ErrorCode
-  readonly metaMessages: readonly string[] | undefined
-  constructor(code: ErrorCode, message: string, metaMessages?: readonly string[]) {
-    super(message)
-    this.code = code
-    this.metaMessages = metaMessages
-  }
-}
+type Context = WorkerRequestContext<GgufWorkerTokenEvent>
 
 const llama = await getLlama({
   gpu: false,
@@ -77,18 +68,6 @@ const maxGrammars = 64
 // node-llama-cpp's JSON-schema grammars end a complete value with this (then only newlines):
 // generation stops there, and the text is the JSON alone.
 const jsonTerminator = '\n\n\n\n'
-const cancelled = new Set<number>()
-
-function failure(code: ErrorCode, message: string, cause?: unknown): Outcome {
-  if (cause instanceof WorkerFailure)
-    return {
-      ok: false,
-      error: { code: cause.code, message: cause.message, metaMessages: cause.metaMessages },
-    }
-  const details =
-    cause === undefined ? undefined : cause instanceof Error ? cause.message : String(cause)
-  return { ok: false, error: { code, message, details } }
-}
 
 function numberOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null
@@ -102,7 +81,7 @@ async function release(id: string): Promise<void> {
   await loaded.model.dispose()
 }
 
-async function load(id: string, path: string): Promise<Outcome> {
+async function load(id: string, path: string): Promise<WorkerOutcome> {
   await release(id)
   let model: LlamaModel | undefined
   try {
@@ -153,7 +132,7 @@ async function load(id: string, path: string): Promise<Outcome> {
     return { ok: true, value: info }
   } catch (cause) {
     await model?.dispose().catch(() => {})
-    return failure('ENGINE_LOAD_FAILED', `llama.cpp could not load model "${id}".`, cause)
+    return workerFailure('ENGINE_LOAD_FAILED', `llama.cpp could not load model "${id}".`, cause)
   }
 }
 
@@ -367,7 +346,7 @@ type GenerationRun = {
  * a grammar-constrained output runs again.
  */
 async function runGeneration(
-  requestId: number,
+  context: Context,
   loaded: Loaded,
   promptTokens: Token[],
   options: {
@@ -388,7 +367,7 @@ async function runGeneration(
   const tokens: Token[] = []
   let finishReason: GgufGenerateReply['finishReason'] = 'length'
   let firstTokenMs = 0
-  let wasCancelled = cancelled.has(requestId)
+  let wasCancelled = context.cancelled()
   if (!wasCancelled) {
     const iterator = sequence.evaluate(promptTokens, {
       ...samplerOptions(sampling),
@@ -407,21 +386,12 @@ async function runGeneration(
         if (tokens.length === 0) firstTokenMs = performance.now() - started
         tokens.push(token)
         const step = output.push(token)
-        if (stream) {
-          const event: GgufWorkerReply = {
-            type: 'token',
-            requestId,
-            index: tokens.length - 1,
-            token,
-            text: step.release,
-          }
-          process.send?.(event)
-        }
+        if (stream) context.emit({ index: tokens.length - 1, token, text: step.release })
         if (step.done) {
           finishReason = step.finishReason
           break
         }
-        if (cancelled.has(requestId)) {
+        if (context.cancelled()) {
           wasCancelled = true
           break
         }
@@ -438,12 +408,12 @@ async function runGeneration(
  * token ids (the grammar's state cannot be fed into a batched teacher-forced pass).
  */
 async function replayByRegeneration(
-  requestId: number,
+  context: Context,
   loaded: Loaded,
   call: ReplayCall,
 ): Promise<GgufReplayReply> {
   const promptTokens = call.promptTokens as Token[]
-  const run = await runGeneration(requestId, loaded, promptTokens, {
+  const run = await runGeneration(context, loaded, promptTokens, {
     maxTokens: call.maxTokens,
     stop: call.stop,
     sampling: call.sampling,
@@ -477,7 +447,7 @@ async function replayByRegeneration(
   }
 }
 
-async function generate(requestId: number, call: GgufGenerateCall): Promise<Outcome> {
+async function generate(context: Context, call: GgufGenerateCall): Promise<WorkerOutcome> {
   const started = performance.now()
   try {
     const loaded = loadedModel(call.id)
@@ -501,7 +471,7 @@ async function generate(requestId: number, call: GgufGenerateCall): Promise<Outc
       ? Math.min(call.maxTokens, settings.contextSize - promptTokens.length)
       : call.maxTokens
     checkFits(promptTokens.length, Math.max(1, maxTokens))
-    const run = await runGeneration(requestId, loaded, promptTokens, {
+    const run = await runGeneration(context, loaded, promptTokens, {
       maxTokens,
       stop: call.stop,
       sampling: call.sampling,
@@ -511,7 +481,6 @@ async function generate(requestId: number, call: GgufGenerateCall): Promise<Outc
     })
     const { tokens, finishReason, firstTokenMs } = run
     const wasCancelled = run.cancelled
-    cancelled.delete(requestId)
     const value: GgufGenerateReply = {
       promptTokens,
       tokens,
@@ -524,8 +493,7 @@ async function generate(requestId: number, call: GgufGenerateCall): Promise<Outc
     }
     return { ok: true, value }
   } catch (cause) {
-    cancelled.delete(requestId)
-    return failure(
+    return workerFailure(
       'ENGINE_RUN_FAILED',
       `llama.cpp failed to generate with model "${call.id}".`,
       cause,
@@ -535,7 +503,7 @@ async function generate(requestId: number, call: GgufGenerateCall): Promise<Outc
 
 type ReplayCall = Extract<GgufWorkerRequest, { type: 'replay' }>
 
-async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
+async function replay(context: Context, call: ReplayCall): Promise<WorkerOutcome> {
   try {
     const loaded = loadedModel(call.id)
     const { maxTokens, sampling } = call
@@ -550,7 +518,7 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
     checkTokens(loaded, tokens, 'tokens')
     checkFits(promptTokens.length, maxTokens)
     if (call.jsonSchema)
-      return { ok: true, value: await replayByRegeneration(requestId, loaded, call) }
+      return { ok: true, value: await replayByRegeneration(context, loaded, call) }
 
     // Where must generation end, given the claimed tokens? Track them as generation does.
     const output = createOutputTracker(loaded, promptTokens, call.stop, maxTokens)
@@ -574,7 +542,7 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
     const first = promptTokens.length - 1
     const options = samplerOptions(sampling)
     const { sequence } = loaded
-    if (cancelled.delete(requestId)) return cancelledReplay(output.text, finishReason)
+    if (context.cancelled()) return cancelledReplay(output.text, finishReason)
     await sequence.clearHistory()
     const outputs = await sequence.controlledEvaluate(
       input.map((token, position) =>
@@ -597,7 +565,7 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
     let firstMismatch: TextReplayMismatch | undefined
     const examined = mismatches.slice(0, maxNearTies)
     if (examined.length > 0) {
-      if (cancelled.delete(requestId)) return cancelledReplay(output.text, finishReason)
+      if (context.cancelled()) return cancelledReplay(output.text, finishReason)
       const wanted = new Set(examined.map((index) => first + index))
       await sequence.clearHistory()
       const detailed = await sequence.controlledEvaluate(
@@ -650,8 +618,7 @@ async function replay(requestId: number, call: ReplayCall): Promise<Outcome> {
     }
     return { ok: true, value }
   } catch (cause) {
-    cancelled.delete(requestId)
-    return failure(
+    return workerFailure(
       'ENGINE_RUN_FAILED',
       `llama.cpp failed to replay with model "${call.id}".`,
       cause,
@@ -674,63 +641,46 @@ function cancelledReplayValue(
   }
 }
 
-function cancelledReplay(text: string, finishReason: GgufReplayReply['finishReason']): Outcome {
+function cancelledReplay(
+  text: string,
+  finishReason: GgufReplayReply['finishReason'],
+): WorkerOutcome {
   return { ok: true, value: cancelledReplayValue(text, finishReason) }
 }
 
-async function handle(request: GgufWorkerRequest): Promise<Outcome> {
-  try {
-    switch (request.type) {
-      case 'load':
-        return await load(request.id, request.path)
-      case 'generate':
-        return await generate(request.requestId, request)
-      case 'replay':
-        return await replay(request.requestId, request)
-      case 'tokenize': {
-        const loaded = loadedModel(request.id)
-        return { ok: true, value: tokenizeText(loaded, request.text) }
-      }
-      case 'promptTokens': {
-        const loaded = loadedModel(request.id)
-        const { prompt } = request
-        const tokens =
-          prompt.kind === 'tokens'
-            ? prompt.tokens
-            : prompt.kind === 'text'
-              ? tokenizeText(loaded, prompt.text)
-              : chatPrompt(loaded, prompt.messages).tokens
-        return { ok: true, value: [...tokens] }
-      }
-      case 'unload':
-        await release(request.id)
-        return { ok: true, value: null }
-      case 'cancel':
-        return { ok: true, value: null }
+async function handle(request: GgufWorkerRequest, context: Context): Promise<WorkerOutcome> {
+  switch (request.type) {
+    case 'load':
+      return await load(request.id, request.path)
+    case 'generate':
+      return await generate(context, request)
+    case 'replay':
+      return await replay(context, request)
+    case 'tokenize': {
+      const loaded = loadedModel(request.id)
+      return { ok: true, value: tokenizeText(loaded, request.text) }
     }
-  } catch (cause) {
-    return failure('INTERNAL', 'The GGUF worker failed unexpectedly.', cause)
+    case 'promptTokens': {
+      const loaded = loadedModel(request.id)
+      const { prompt } = request
+      const tokens =
+        prompt.kind === 'tokens'
+          ? prompt.tokens
+          : prompt.kind === 'text'
+            ? tokenizeText(loaded, prompt.text)
+            : chatPrompt(loaded, prompt.messages).tokens
+      return { ok: true, value: [...tokens] }
+    }
+    case 'unload':
+      await release(request.id)
+      return { ok: true, value: null }
   }
 }
 
-// Requests run strictly one after another (one llama.cpp context per model, and the order of
-// load/generate/unload for one id must be kept). A cancel is handled at once: the running
-// generation sees it at its next token.
-let queue: Promise<void> = Promise.resolve()
-process.on('message', (request: GgufWorkerRequest) => {
-  if (request.type === 'cancel') {
-    cancelled.add(request.target)
-    return
-  }
-  queue = queue.then(async () => {
-    // Every earlier request has finished: a cancel that arrived after its target ended is stale.
-    for (const target of cancelled) if (target < request.requestId) cancelled.delete(target)
-    const outcome = await handle(request)
-    const reply: GgufWorkerReply = { type: 'result', requestId: request.requestId, ...outcome }
-    process.send?.(reply)
-  })
-})
-// The engine's process is gone (or closed the channel): nothing left to serve.
-process.on('disconnect', () => process.exit(0))
-const ready: GgufWorkerReply = { type: 'ready', systemInfo: llama.systemInfo }
-process.send?.(ready)
+// One llama.cpp context per model, and the order of load/generate/unload for one id must be kept:
+// the shared loop runs calls one after another; a cancel reaches the running generation at its
+// next token (`context.cancelled()`).
+serveWorkerRequests<GgufWorkerRequest, GgufWorkerReady, GgufWorkerTokenEvent>(
+  { ready: { systemInfo: llama.systemInfo }, unexpected: 'The GGUF worker failed unexpectedly.' },
+  { handle },
+)

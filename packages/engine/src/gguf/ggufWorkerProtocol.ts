@@ -1,4 +1,3 @@
-import type { ErrorCode } from '@verity/protocol'
 import type {
   TextChatMessage,
   TextFinishReason,
@@ -111,21 +110,40 @@ export type GgufReplayReply = {
 }
 
 /**
- * Requests from the engine to a worker process (IPC, V8-serialized). Each carries a `requestId`
- * echoed in its events and reply; `cancel` has none of its own: it asks the worker to stop the
- * generation or replay `target` at the next token (the reply then has `cancelled: true`).
+ * What a GGUF worker reports when it is ready: llama.cpp's CPU feature line in that process.
  *
  * @example
  * ```ts
- * child.send({ type: 'tokenize', requestId: 3, id: 'stories', text: 'Once upon a time' })
+ * const ready: GgufWorkerReady = { systemInfo: 'CPU : SSE3 = 1 | AVX2 = 1 | ' }
+ * ```
+ */
+export type GgufWorkerReady = { systemInfo: string }
+
+/**
+ * A token event of a streaming generation (sent only when the call has `stream: true`).
+ *
+ * @example
+ * ```ts
+ * const event: GgufWorkerTokenEvent = { index: 0, token: 432, text: ',' }
+ * ```
+ */
+export type GgufWorkerTokenEvent = { index: number; token: number; text: string }
+
+/**
+ * Calls from the engine to a GGUF worker process (sent inside the shared `WorkerRequest` envelope,
+ * V8-serialized). A generation or replay stops early, with `cancelled: true` in its reply, when
+ * the engine cancels it (a timeout or abort with grace).
+ *
+ * @example
+ * ```ts
+ * worker.request<number[]>({ type: 'tokenize', id: 'stories', text: 'Once upon a time' }, options)
  * ```
  */
 export type GgufWorkerRequest =
-  | { type: 'load'; requestId: number; id: string; path: string }
-  | ({ type: 'generate'; requestId: number } & GgufGenerateCall)
+  | { type: 'load'; id: string; path: string }
+  | ({ type: 'generate' } & GgufGenerateCall)
   | {
       type: 'replay'
-      requestId: number
       id: string
       promptTokens: number[]
       tokens: number[]
@@ -134,37 +152,6 @@ export type GgufWorkerRequest =
       sampling: TextSampling
       jsonSchema: Readonly<Record<string, unknown>> | null
     }
-  | { type: 'tokenize'; requestId: number; id: string; text: string }
-  | { type: 'promptTokens'; requestId: number; id: string; prompt: GgufGenerateCall['prompt'] }
-  | { type: 'unload'; requestId: number; id: string }
-  | { type: 'cancel'; requestId: number; target: number }
-
-/**
- * A `BaseError` flattened for the IPC channel.
- *
- * @example
- * ```ts
- * const error: GgufWorkerError = { code: 'ENGINE_LOAD_FAILED', message: 'llama.cpp could not load model "m".' }
- * ```
- */
-export type GgufWorkerError = {
-  code: ErrorCode
-  message: string
-  details?: string | undefined
-  metaMessages?: readonly string[] | undefined
-}
-
-/**
- * Messages from a worker process: `ready` once llama.cpp is loaded (with its CPU feature line),
- * `token` events while generating (only when streaming), then one `result` per request.
- *
- * @example
- * ```ts
- * process.send({ type: 'token', requestId: 7, index: 0, token: 432, text: ',' })
- * ```
- */
-export type GgufWorkerReply =
-  | { type: 'ready'; systemInfo: string }
-  | { type: 'token'; requestId: number; index: number; token: number; text: string }
-  | { type: 'result'; requestId: number; ok: true; value: unknown }
-  | { type: 'result'; requestId: number; ok: false; error: GgufWorkerError }
+  | { type: 'tokenize'; id: string; text: string }
+  | { type: 'promptTokens'; id: string; prompt: GgufGenerateCall['prompt'] }
+  | { type: 'unload'; id: string }

@@ -148,7 +148,7 @@ export function createOnnxEngine(options: OnnxEngineOptionsInput = {}): OnnxEngi
         failureCode: 'ENGINE_LOAD_FAILED',
         what: `loading model "${id}"`,
       },
-    )
+    ).result
   }
 
   async function loadFirst(id: string, entry: ModelEntry): Promise<void> {
@@ -159,7 +159,7 @@ export function createOnnxEngine(options: OnnxEngineOptionsInput = {}): OnnxEngi
       } catch (error) {
         void worker
           .request({ type: 'unload', id }, { failureCode: 'INTERNAL', what: `unloading "${id}"` })
-          .catch(() => {})
+          .result.catch(() => {})
         throw error
       }
       worker.loaded.add(id)
@@ -168,7 +168,7 @@ export function createOnnxEngine(options: OnnxEngineOptionsInput = {}): OnnxEngi
         worker.loaded.delete(id)
         void worker
           .request({ type: 'unload', id }, { failureCode: 'INTERNAL', what: `unloading "${id}"` })
-          .catch(() => {})
+          .result.catch(() => {})
         throw notFoundError(id)
       }
     })
@@ -246,7 +246,7 @@ export function createOnnxEngine(options: OnnxEngineOptionsInput = {}): OnnxEngi
           return worker.request<OnnxRunReply>(
             { type: 'run', id, inputs, outputNames },
             { timeoutMs, signal, failureCode: 'ENGINE_RUN_FAILED', what: `model "${id}"` },
-          )
+          ).result
         },
         { prefer: id, signal },
       )
@@ -262,7 +262,7 @@ export function createOnnxEngine(options: OnnxEngineOptionsInput = {}): OnnxEngi
         if (worker.loaded.delete(id))
           void worker
             .request({ type: 'unload', id }, { failureCode: 'INTERNAL', what: `unloading "${id}"` })
-            .catch(() => {})
+            .result.catch(() => {})
     },
 
     async close() {

@@ -5,17 +5,19 @@
 // there aborts the whole process (onnxruntime-node throws a C++ exception when V8 is terminated
 // under it; reproduced with 1.30 on Linux).
 //
-// Only onnxruntime is imported at run time (protocol types are erased): importing
-// @verity/protocol would add ~0.5 s to every worker start. Failures are therefore plain
-// `OnnxWorkerError` records, which the engine turns back into `BaseError`s.
-import type { ErrorCode, Tensor } from '@verity/protocol'
+// Only onnxruntime and the shared worker loop are imported at run time (protocol types are
+// erased): importing @verity/protocol would add ~0.5 s to every worker start. Failures are
+// therefore plain `WorkerError` records, which the engine turns back into `BaseError`s.
+import type { Tensor } from '@verity/protocol'
 import { env, InferenceSession } from 'onnxruntime-node'
+import { serveWorkerRequests } from '../worker/serveWorkerRequests.ts'
+import { workerFailure } from '../worker/workerFailure.ts'
+import type { WorkerOutcome } from '../worker/workerProtocol.ts'
 import type {
   OnnxLoadReply,
   OnnxRunReply,
   OnnxValueInfo,
-  OnnxWorkerError,
-  OnnxWorkerReply,
+  OnnxWorkerReady,
   OnnxWorkerRequest,
 } from './onnxWorkerProtocol.ts'
 import { tensorFromOrt, tensorToOrt } from './ortTensor.ts'
@@ -29,14 +31,6 @@ Reflect.deleteProperty(globalThis, 'Float16Array')
 const sessionOptions = JSON.parse(process.argv[2] ?? '{}') as InferenceSession.SessionOptions
 env.logLevel = 'error'
 const sessions = new Map<string, InferenceSession>()
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: OnnxWorkerError }
-
-function failure(code: ErrorCode, message: string, cause?: unknown): Outcome {
-  const details =
-    cause === undefined ? undefined : cause instanceof Error ? cause.message : String(cause)
-  return { ok: false, error: { code, message, details } }
-}
 
 function describe(metadata: readonly InferenceSession.ValueMetadata[]): OnnxValueInfo[] {
   return metadata.map((value) =>
@@ -52,7 +46,7 @@ async function release(id: string): Promise<void> {
   await session?.release()
 }
 
-async function load(id: string, bytes: Uint8Array): Promise<Outcome> {
+async function load(id: string, bytes: Uint8Array): Promise<WorkerOutcome> {
   await release(id)
   try {
     const session = await InferenceSession.create(bytes, sessionOptions)
@@ -63,7 +57,7 @@ async function load(id: string, bytes: Uint8Array): Promise<Outcome> {
     }
     return { ok: true, value }
   } catch (cause) {
-    return failure('ENGINE_LOAD_FAILED', `onnxruntime could not load model "${id}".`, cause)
+    return workerFailure('ENGINE_LOAD_FAILED', `onnxruntime could not load model "${id}".`, cause)
   }
 }
 
@@ -71,9 +65,10 @@ async function run(
   id: string,
   inputs: Record<string, Tensor>,
   outputNames: string[],
-): Promise<Outcome> {
+): Promise<WorkerOutcome> {
   const session = sessions.get(id)
-  if (!session) return failure('MODEL_NOT_FOUND', `Model "${id}" is not loaded in this worker.`)
+  if (!session)
+    return workerFailure('MODEL_NOT_FOUND', `Model "${id}" is not loaded in this worker.`)
   let results: InferenceSession.ReturnType
   const started = performance.now()
   try {
@@ -84,24 +79,24 @@ async function run(
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause)
     if (message.includes('Non tensor type'))
-      return failure(
+      return workerFailure(
         'ENGINE_OUTPUT_UNSUPPORTED',
         `Model "${id}" produced a non-tensor output; Verity only returns tensors.`,
         cause,
       )
-    return failure('ENGINE_RUN_FAILED', `onnxruntime failed to run model "${id}".`, cause)
+    return workerFailure('ENGINE_RUN_FAILED', `onnxruntime failed to run model "${id}".`, cause)
   }
   const computeMs = performance.now() - started
   const outputs: Record<string, Tensor> = {}
   for (const name of outputNames) {
     const tensor = tensorFromOrt(results[name])
     if (tensor === 'not-a-tensor')
-      return failure(
+      return workerFailure(
         'ENGINE_OUTPUT_UNSUPPORTED',
         `Output "${name}" of model "${id}" is not a tensor.`,
       )
     if (tensor === 'unsupported-type')
-      return failure(
+      return workerFailure(
         'ENGINE_OUTPUT_UNSUPPORTED',
         `Output "${name}" of model "${id}" has element type ${(results[name] as { type?: string }).type}, which Verity cannot encode.`,
       )
@@ -111,33 +106,22 @@ async function run(
   return { ok: true, value }
 }
 
-async function handle(request: OnnxWorkerRequest): Promise<Outcome> {
-  try {
-    switch (request.type) {
-      case 'load':
-        return await load(request.id, request.bytes)
-      case 'run':
-        return await run(request.id, request.inputs, request.outputNames)
-      case 'unload':
-        await release(request.id)
-        return { ok: true, value: null }
-    }
-  } catch (cause) {
-    return failure('INTERNAL', 'The ONNX worker failed unexpectedly.', cause)
+async function handle(request: OnnxWorkerRequest): Promise<WorkerOutcome> {
+  switch (request.type) {
+    case 'load':
+      return await load(request.id, request.bytes)
+    case 'run':
+      return await run(request.id, request.inputs, request.outputNames)
+    case 'unload':
+      await release(request.id)
+      return { ok: true, value: null }
   }
 }
 
-// Requests are handled strictly one after another: an ORT run blocks this process's only thread
-// anyway, and the order of load/run/unload for one id must be kept.
-let queue: Promise<void> = Promise.resolve()
-process.on('message', (request: OnnxWorkerRequest) => {
-  queue = queue.then(async () => {
-    const outcome = await handle(request)
-    const reply: OnnxWorkerReply = { type: 'result', requestId: request.requestId, ...outcome }
-    process.send?.(reply)
-  })
-})
-// The engine's process is gone (or closed the channel): nothing left to serve.
-process.on('disconnect', () => process.exit(0))
-const ready: OnnxWorkerReply = { type: 'ready', version: env.versions.node ?? 'unknown' }
-process.send?.(ready)
+serveWorkerRequests<OnnxWorkerRequest, OnnxWorkerReady>(
+  {
+    ready: { version: env.versions.node ?? 'unknown' },
+    unexpected: 'The ONNX worker failed unexpectedly.',
+  },
+  { handle },
+)

@@ -1,4 +1,4 @@
-import type { ErrorCode, Tensor } from '@verity/protocol'
+import type { Tensor } from '@verity/protocol'
 
 /** A model input or output as onnxruntime describes it (`dtype`/`shape` only for tensors). */
 export type OnnxValueInfo = {
@@ -17,43 +17,25 @@ export type OnnxLoadReply = { inputs: OnnxValueInfo[]; outputs: OnnxValueInfo[] 
 export type OnnxRunReply = { outputs: Record<string, Tensor>; computeMs: number }
 
 /**
- * Requests from the engine to a worker process (over the IPC channel, V8-serialized, so typed
- * arrays keep their class). Each carries a `requestId` echoed in the reply.
+ * What the ONNX worker reports when it is ready (onnxruntime is loaded).
  *
  * @example
  * ```ts
- * child.send({ type: 'run', requestId: 7, id: 'mnist', inputs, outputNames: ['y'] })
+ * const ready: OnnxWorkerReady = { version: '1.30.0' }
+ * ```
+ */
+export type OnnxWorkerReady = { version: string }
+
+/**
+ * Calls from the engine to an ONNX worker process (sent inside the shared `WorkerRequest`
+ * envelope, V8-serialized, so typed arrays keep their class).
+ *
+ * @example
+ * ```ts
+ * worker.request<OnnxRunReply>({ type: 'run', id: 'mnist', inputs, outputNames: ['y'] }, options)
  * ```
  */
 export type OnnxWorkerRequest =
-  | { type: 'load'; requestId: number; id: string; bytes: Uint8Array }
-  | {
-      type: 'run'
-      requestId: number
-      id: string
-      inputs: Record<string, Tensor>
-      outputNames: string[]
-    }
-  | { type: 'unload'; requestId: number; id: string }
-
-/** A `BaseError` flattened for the IPC channel. */
-export type OnnxWorkerError = {
-  code: ErrorCode
-  message: string
-  details?: string | undefined
-  metaMessages?: readonly string[] | undefined
-}
-
-/**
- * Messages from a worker process: `ready` once onnxruntime is imported, then one `result` per
- * request.
- *
- * @example
- * ```ts
- * process.send({ type: 'result', requestId: 7, ok: true, value: { outputs, computeMs } })
- * ```
- */
-export type OnnxWorkerReply =
-  | { type: 'ready'; version: string }
-  | { type: 'result'; requestId: number; ok: true; value: unknown }
-  | { type: 'result'; requestId: number; ok: false; error: OnnxWorkerError }
+  | { type: 'load'; id: string; bytes: Uint8Array }
+  | { type: 'run'; id: string; inputs: Record<string, Tensor>; outputNames: string[] }
+  | { type: 'unload'; id: string }
