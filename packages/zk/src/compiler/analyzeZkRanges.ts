@@ -1,5 +1,6 @@
 import { BaseError } from '@verity/protocol'
 import { convOutputSize, windowIndices, windowOutputShape } from './convGeometry.ts'
+import { roundShift } from './roundShift.ts'
 import { shapeSize, type ZkCastTarget, type ZkGraph, type ZkOp } from './zkGraph.ts'
 
 /** Per-element bounds of one value: every reachable value `v[i]` has `min[i] <= v[i] <= max[i]`. */
@@ -162,7 +163,6 @@ function opRange(
     }
     case 'requantize': {
       const x = rangeOf(ranges, op.input)
-      const round = op.rounding === 'floor' ? Math.floor : Math.trunc
       let largest = 0
       for (let i = 0; i < size; i++) {
         const m = op.multiplier[i]!
@@ -175,9 +175,10 @@ function opRange(
           Math.abs(x.min[i]! * m),
           Math.abs(x.max[i]! * m),
         )
-        const divisor = 2 ** op.shift[i]!
-        const lo = round(Math.min(a, b) / divisor)
-        const hi = round(Math.max(a, b) / divisor)
+        // every rounding is monotone in t: the bounds map to the bounds
+        const zero = op.zeroPoint?.[i]
+        const lo = roundShift(Math.min(a, b), op.shift[i]!, op.rounding, zero)
+        const hi = roundShift(Math.max(a, b), op.shift[i]!, op.rounding, zero)
         min[i] = Math.min(op.max[i]!, Math.max(op.min[i]!, lo))
         max[i] = Math.min(op.max[i]!, Math.max(op.min[i]!, hi))
       }

@@ -6,6 +6,7 @@ import { zkFieldOrder } from '../commitment/toField.ts'
 import { analyzeZkRanges, type ZkValueRange } from './analyzeZkRanges.ts'
 import { convOutputSize } from './convGeometry.ts'
 import { bitLength, planRequantize, type RequantizePlan } from './planRequantize.ts'
+import { tieReachable } from './roundShift.ts'
 import { zkGadgetsCircom } from './zkGadgetsCircom.ts'
 import { shapeSize, type ZkGraph, type ZkOp, type ZkRequantizeOp } from './zkGraph.ts'
 
@@ -440,14 +441,21 @@ function emitRequantize(
     const m = op.multiplier[i]!
     const a = xMin * m + op.offset[i]!
     const b = xMax * m + op.offset[i]!
+    const shift = op.shift[i]!
+    // half to even costs a tie check only where an exact tie can occur in the input's range
+    const halfEven =
+      op.rounding === 'halfEven' &&
+      tieReachable({ xMin, xMax, multiplier: m, offset: op.offset[i]!, shift })
     plans.push(
       planRequantize({
         vMin: Math.min(a, b),
         vMax: Math.max(a, b),
-        shift: op.shift[i]!,
+        shift,
         lo: op.min[i]!,
         hi: op.max[i]!,
         trunc: op.rounding === 'trunc',
+        halfEven,
+        zeroPoint: op.zeroPoint?.[i] ?? 0,
       }),
     )
   }
@@ -499,6 +507,14 @@ function emitRequantize(
       `${id}h`,
       column((plan) => plan.h),
     ),
+    constArray(
+      `${id}ev`,
+      column((plan) => plan.even),
+    ),
+    constArray(
+      `${id}par`,
+      column((plan) => plan.parity),
+    ),
     `  component ${id}rq[${size}];`,
     `  component ${id}tr[${size}];`,
     `  for (var i = 0; i < ${size}; i++) {`,
@@ -507,7 +523,7 @@ function emitRequantize(
     `    } else if (${id}kind[i] == 1) {`,
     `      ${id}[i] <== ${x}[i] * ${id}mul[i] + ${id}off[i];`,
     '    } else {',
-    `      ${id}rq[i] = ZkRequant(${id}s[i], ${id}k[i], ${id}base[i], ${id}lo[i], ${id}mode[i], ${id}j[i], ${id}m[i], ${id}h[i]);`,
+    `      ${id}rq[i] = ZkRequant(${id}s[i], ${id}k[i], ${id}base[i], ${id}lo[i], ${id}mode[i], ${id}j[i], ${id}m[i], ${id}h[i], ${id}ev[i], ${id}par[i]);`,
     `      if (${id}tb[i] >= 0) {`,
     `        ${id}tr[i] = ZkTruncAdjust(${id}tb[i], ${id}s[i]);`,
     `        ${id}tr[i].in <== ${x}[i] * ${id}mul[i] + ${id}off[i];`,

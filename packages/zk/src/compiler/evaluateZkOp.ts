@@ -1,5 +1,6 @@
 import { BaseError } from '@verity/protocol'
 import { convOutputSize, windowIndices, windowOutputShape } from './convGeometry.ts'
+import { roundShift } from './roundShift.ts'
 import { shapeSize, type ZkOp } from './zkGraph.ts'
 
 function get(values: ReadonlyMap<string, Float64Array>, name: string, op: ZkOp): Float64Array {
@@ -102,9 +103,9 @@ export function evaluateZkOp(
     }
     case 'requantize': {
       const x = get(values, op.input, op)
-      const round = op.rounding === 'floor' ? Math.floor : Math.trunc
       return x.map((value, i) => {
-        const scaled = round((value * op.multiplier[i]! + op.offset[i]!) / 2 ** op.shift[i]!)
+        const t = value * op.multiplier[i]! + op.offset[i]!
+        const scaled = roundShift(t, op.shift[i]!, op.rounding, op.zeroPoint?.[i])
         return Math.min(op.max[i]!, Math.max(op.min[i]!, scaled))
       })
     }

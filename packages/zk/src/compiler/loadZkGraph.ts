@@ -45,6 +45,23 @@ export const defaultLoadZkGraphOptions = {
   maxMultiplyAccumulates: 2 ** 27,
 } as const satisfies Required<LoadZkGraphOptions>
 
+/**
+ * Significant bits of the fixed-point multipliers of QLinear* and QuantizeLinear: 24 represents
+ * onnxruntime's float32 rescale factor exactly (see {@link onnxruntimeScale}).
+ */
+const requantizeMultiplierBits = 24
+
+/**
+ * The rescale factor onnxruntime's CPU kernels use for QLinearConv / QLinearMatMul:
+ * `fl32(fl32(inputScale · weightScale) / outputScale)` in float32 arithmetic. Requantizing with
+ * exactly this factor (24-bit multiplier) and rounding half to even reproduces onnxruntime's
+ * `nearbyint(fl32(acc · factor)) + zeroPoint` except where the float32 product itself rounds onto
+ * a tie (about 1 in 10^7 elements on mnist-12-int8).
+ */
+function onnxruntimeScale(inputScale: number, weightScale: number, outputScale: number): number {
+  return Math.fround(Math.fround(inputScale * weightScale) / outputScale)
+}
+
 // ONNX element types
 const FLOAT = 1
 const UINT8 = 2
@@ -750,7 +767,7 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
         const bScale = expand(constant(4, 'B scale'), [n], node)
         const yScale = scalarOf(constant(6, 'Y scale'), node, 'the Y scale')
         const yZero = optionalConstant(7, 'Y zero point')
-        const factors = Float64Array.from(bScale, (s) => (aScale * s) / yScale)
+        const factors = Float64Array.from(bScale, (s) => onnxruntimeScale(aScale, s, yScale))
         define(requantizeTo(node, nodeName, ir, shape, factors, yZero, [n], outName))
         break
       }
@@ -828,7 +845,7 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
         const wScale = expand(constant(4, 'W scale'), [m], node)
         const yScale = scalarOf(constant(6, 'Y scale'), node, 'the Y scale')
         const yZero = optionalConstant(7, 'Y zero point')
-        const perChannel = Float64Array.from(wScale, (s) => (xScale * s) / yScale)
+        const perChannel = Float64Array.from(wScale, (s) => onnxruntimeScale(xScale, s, yScale))
         const factors = expand({ dataType: FLOAT, dims: [m, 1, 1], data: perChannel }, shape, node)
         define(requantizeTo(node, nodeName, ir, shape, factors, yZero, shape, outName))
         break
@@ -910,8 +927,10 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
             a.shape,
           )
         }
-        const factor = aScale / cScale
-        const extra = Float64Array.from(b, (value) => ((value - bZero) * bScale) / cScale)
+        // onnxruntime: nearbyint(a·fl32(sa/sc) + b·fl32(sb/sc) + fixed), zero point included
+        const factor = Math.fround(aScale / cScale)
+        const bFactor = Math.fround(bScale / cScale)
+        const extra = Float64Array.from(b, (value) => (value - bZero) * bFactor)
         define(requantizeTo(
           node,
           nodeName,
@@ -921,7 +940,8 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
           cZero,
           a.shape,
           outName,
-          extra,
+          { values: extra, shift: fixedPointMultiplier(bFactor, requantizeMultiplierBits).shift },
+          false,
         ))
         break
       }
@@ -1226,7 +1246,9 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
     zero: OnnxConstant | undefined,
     factorShape: number[],
     outName: string,
-    extra?: Float64Array,
+    /** A constant added before rounding, exact with `shift` fractional bits. */
+    extra?: { values: Float64Array; shift: number },
+    tiesBeforeZeroPoint = true,
   ): Sym {
     const size = shapeSize(shape)
     const full =
@@ -1245,12 +1267,13 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
       const factor = full[i]!
       if (!(factor > 0) || !Number.isFinite(factor))
         throw unsupported(node, `the rescale factor ${factor} is not positive.`)
-      const fixed = fixedPointMultiplier(factor)
-      multiplier[i] = fixed.multiplier
-      shift[i] = fixed.shift
-      const half = fixed.shift > 0 ? 2 ** (fixed.shift - 1) : 0
-      offset[i] =
-        half + zeroPoints[i]! * 2 ** fixed.shift + Math.round((extra?.[i] ?? 0) * 2 ** fixed.shift)
+      const fixed = fixedPointMultiplier(factor, requantizeMultiplierBits)
+      // enough fractional bits for the added constant too
+      const s = Math.max(fixed.shift, extra?.shift ?? 0)
+      multiplier[i] = fixed.multiplier * 2 ** (s - fixed.shift)
+      shift[i] = s
+      const half = s > 0 ? 2 ** (s - 1) : 0
+      offset[i] = half + zeroPoints[i]! * 2 ** s + Math.round((extra?.values[i] ?? 0) * 2 ** s)
     }
     const ir = irName(outName)
     emit(
@@ -1264,7 +1287,8 @@ export function loadZkGraph(onnxBytes: Uint8Array, options: LoadZkGraphOptions =
         shift,
         min: new Float64Array(size).fill(low),
         max: new Float64Array(size).fill(high),
-        rounding: 'floor',
+        rounding: 'halfEven',
+        zeroPoint: tiesBeforeZeroPoint ? zeroPoints : new Float64Array(size),
       },
       shape,
     )

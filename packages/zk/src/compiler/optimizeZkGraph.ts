@@ -86,7 +86,14 @@ function composeClamps(first: ZkRequantizeOp, second: ZkRequantizeOp): ZkRequant
 function channelUniform(op: ZkRequantizeOp, shape: readonly number[]): boolean {
   if (shape.length !== 4) return false
   const plane = shape[2]! * shape[3]!
-  const arrays = [op.multiplier, op.offset, op.shift, op.min, op.max]
+  const arrays = [
+    op.multiplier,
+    op.offset,
+    op.shift,
+    op.min,
+    op.max,
+    ...(op.zeroPoint ? [op.zeroPoint] : []),
+  ]
   for (const array of arrays)
     for (let i = 0; i < array.length; i++) if (array[i] !== array[i - (i % plane)]) return false
   return true
@@ -230,6 +237,9 @@ const poolBeforeRequantize: Pass = (graph) => {
       shift: perChannel(producer.shift, inPlane, outPlane, channels),
       min: perChannel(producer.min, inPlane, outPlane, channels),
       max: perChannel(producer.max, inPlane, outPlane, channels),
+      ...(producer.zeroPoint
+        ? { zeroPoint: perChannel(producer.zeroPoint, inPlane, outPlane, channels) }
+        : {}),
     }
     const shapes = new Map(graph.shapes)
     shapes.set(pooledName, outShape)

@@ -1,7 +1,9 @@
 /**
  * How the circuit computes one requantized element `clamp(round(v / 2^shift), lo, hi)` for
  * `v ∈ [vMin, vMax]` (static bounds): a constant, the identity (`v` itself), or the `ZkRequant`
- * gadget with these parameters, optionally after `ZkTruncAdjust`.
+ * gadget with these parameters, optionally after `ZkTruncAdjust`. With `even = 1` the gadget
+ * rounds exact ties (`v ≡ 0 mod 2^shift`, the half being in `v`) to the quotient `q` with
+ * `q − zeroPoint` even (`parity` = `(base − zeroPoint) mod 2`).
  */
 export type RequantizePlan =
   | { kind: 'constant'; value: number; constraints: 0 }
@@ -18,6 +20,10 @@ export type RequantizePlan =
       j: number
       m: number
       h: number
+      /** 1: half-to-even tie correction (3 more constraints). */
+      even: 0 | 1
+      /** `(base − zeroPoint) mod 2`: the parity of `q − zeroPoint` is this xor bit `s`. */
+      parity: 0 | 1
       /** R1CS constraints of the gadget(s) after --O2. */
       constraints: number
     }
@@ -50,7 +56,9 @@ function ceilLog2(value: number): number {
 
 /**
  * Plans the gadget of one requantized element from its static bounds (see `zkGadgetsCircom`).
- * `lo`/`hi` may be ±Infinity (no clamp). `trunc` rounds toward zero instead of down.
+ * `lo`/`hi` may be ±Infinity (no clamp). `trunc` rounds toward zero instead of down; `halfEven`
+ * rounds the exact ties `v ≡ 0 mod 2^shift` down when `floor(v / 2^shift) − zeroPoint` is odd
+ * (`v` already holds the half; pass it only when such a tie is reachable, see `tieReachable`).
  *
  * @example
  * ```ts
@@ -65,12 +73,20 @@ export function planRequantize(parameters: {
   lo: number
   hi: number
   trunc: boolean
+  halfEven?: boolean
+  zeroPoint?: number
 }): RequantizePlan {
   const { shift: s, lo, hi } = parameters
   let { vMin, vMax } = parameters
   let truncBits = -1
   let constraints = 0
   const divisor = 2 ** s
+  // the tie correction feeds v − 1 to the gadget on the ties it rounds down
+  const even: 0 | 1 = parameters.halfEven && !parameters.trunc && s > 0 ? 1 : 0
+  if (even) {
+    vMin -= 1
+    constraints += 3
+  }
   if (parameters.trunc && s > 0 && vMin < 0) {
     truncBits = Math.max(ceilLog2(-vMin), bitLength(Math.max(0, vMax)))
     constraints += truncBits + 1
@@ -117,5 +133,20 @@ export function planRequantize(parameters: {
       constraints += m + 2 + hasLo
     }
   } else constraints += hasLo
-  return { kind: 'gadget', truncBits, s, k, base, hasLo, hiMode, j, m, h, constraints }
+  const parity: 0 | 1 = Math.abs((base - (parameters.zeroPoint ?? 0)) % 2) === 1 ? 1 : 0
+  return {
+    kind: 'gadget',
+    truncBits,
+    s,
+    k,
+    base,
+    hasLo,
+    hiMode,
+    j,
+    m,
+    h,
+    even,
+    parity,
+    constraints,
+  }
 }

@@ -1,3 +1,5 @@
+import type { ZkRounding } from './roundShift.ts'
+
 /**
  * The compiler's intermediate representation: a topologically ordered list of operations on
  * tensors with static shapes (batch fixed to 1, row-major, flattened). An `integer` graph is what
@@ -88,9 +90,10 @@ export type ZkClampOp = OpBase & { op: 'clamp'; input: string; min: number; max:
 
 /**
  * Integer graphs only: `y[i] = clamp(round((x[i] · multiplier[i] + offset[i]) / 2^shift[i]),
- * min[i], max[i])` where `round` is `floor` or `trunc` (toward zero, ONNX integer `Div`). The
- * circuit's one non-linear rescale gadget (a rounding right shift when `offset` holds half the
- * divisor).
+ * min[i], max[i])` where `round` is `floor`, `trunc` (toward zero, ONNX integer `Div`) or
+ * `halfEven` (`offset` holds the half, ties go to the even neighbour of the value before
+ * `zeroPoint[i]` — included in `offset` — is added; see `roundShift`). The circuit's one non-linear
+ * rescale gadget (a rounding right shift when `offset` holds half the divisor).
  */
 export type ZkRequantizeOp = OpBase & {
   op: 'requantize'
@@ -100,7 +103,12 @@ export type ZkRequantizeOp = OpBase & {
   shift: Float64Array
   min: Float64Array
   max: Float64Array
-  rounding: 'floor' | 'trunc'
+  rounding: ZkRounding
+  /**
+   * `halfEven` only: the integer zero point already included in `offset` (per element, default 0);
+   * a tie rounds to the `q` with `q − zeroPoint` even.
+   */
+  zeroPoint?: Float64Array
 }
 
 /** 2-D max pooling (NCHW); padded positions are ignored. */
