@@ -39,7 +39,8 @@ export function devnetPtauPath(power: 14 | 16): string {
 
 /**
  * Asks a node to add its contribution to a phase-2 proving key (`POST /v1/zk/contribute`) and
- * returns the extended key. The node's randomness stays in its process.
+ * returns the extended key with the node's signature over its contribution (checked when the
+ * transcript is built, and recorded in it). The node's randomness stays in its process.
  *
  * @example
  * ```ts
@@ -50,7 +51,7 @@ export async function contributeOnNode(
   url: string,
   zkey: Uint8Array,
   signal?: AbortSignal | undefined,
-): Promise<Uint8Array> {
+): Promise<{ zkey: Uint8Array; signer: `0x${string}`; signature: `0x${string}` }> {
   let response: Response
   try {
     response = await fetch(`${url}/v1/zk/contribute`, {
@@ -71,7 +72,18 @@ export async function contributeOnNode(
       'ZK_CEREMONY_INVALID',
       `The node at ${url} refused to contribute (${response.status}): ${(await response.text()).slice(0, 300)}`,
     )
-  return new Uint8Array(await response.arrayBuffer())
+  const signer = response.headers.get('verity-contribution-signer') ?? ''
+  const signature = response.headers.get('verity-contribution-signature') ?? ''
+  if (!/^0x[0-9a-fA-F]{40}$/.test(signer) || !/^0x[0-9a-fA-F]{130}$/.test(signature))
+    throw new BaseError(
+      'ZK_CEREMONY_INVALID',
+      `The node at ${url} did not sign its contribution (headers verity-contribution-signer and -signature).`,
+    )
+  return {
+    zkey: new Uint8Array(await response.arrayBuffer()),
+    signer: signer as `0x${string}`,
+    signature: signature as `0x${string}`,
+  }
 }
 
 /**

@@ -14,7 +14,11 @@ import { estimateProvingCost, type ProvingCostEstimate } from '../prover/estimat
 import type { Groth16VerificationKey } from '../prover/parseGroth16.ts'
 import { applyBeacon } from '../setup/applyBeacon.ts'
 import { assertPtauFits } from '../setup/assertPtauFits.ts'
-import { buildCeremonyTranscript, type CeremonyTranscript } from '../setup/ceremonyTranscript.ts'
+import {
+  buildCeremonyTranscript,
+  type CeremonyTranscript,
+  type ContributionSignature,
+} from '../setup/ceremonyTranscript.ts'
 import { contribute } from '../setup/contribute.ts'
 import { exportSolidityVerifier } from '../setup/exportSolidityVerifier.ts'
 import { exportVerificationKey } from '../setup/exportVerificationKey.ts'
@@ -66,7 +70,9 @@ export type SetupZkModelProgress =
   | { phase: 'verified' }
 
 /**
- * A phase-2 participant: local (`entropy`) or remote (`contribute` returns the key it extended).
+ * A phase-2 participant: local (`entropy`) or remote (`contribute` returns the key it extended,
+ * and, when the participant signs its contribution, its signature: checked and recorded in the
+ * transcript).
  *
  * @example
  * ```ts
@@ -75,7 +81,12 @@ export type SetupZkModelProgress =
  */
 export type ZkContributor =
   | { name: string; entropy?: string | Uint8Array | undefined; contribute?: undefined }
-  | { name: string; contribute: (zkey: Uint8Array) => Promise<Uint8Array> }
+  | {
+      name: string
+      contribute: (
+        zkey: Uint8Array,
+      ) => Promise<Uint8Array | ({ zkey: Uint8Array } & ContributionSignature)>
+    }
 
 /**
  * What {@link setupZkModel} takes.
@@ -154,13 +165,20 @@ export async function setupZkModel(parameters: SetupZkModelParameters): Promise<
   onProgress?.({ phase: 'setup' })
   let at = performance.now()
   const zkeys = [await startCeremony(circuit.r1cs, ptau)]
+  const signatures: (ContributionSignature | undefined)[] = []
   const setupMs = performance.now() - at
   at = performance.now()
   for (const contributor of contributors) {
     signal?.throwIfAborted()
     const previous = zkeys.at(-1)!
     if (contributor.contribute) {
-      const zkey = await contributor.contribute(previous)
+      const returned = await contributor.contribute(previous)
+      const zkey = returned instanceof Uint8Array ? returned : returned.zkey
+      signatures.push(
+        returned instanceof Uint8Array
+          ? undefined
+          : { signer: returned.signer, signature: returned.signature },
+      )
       const before = readZkeyContributions(previous)
       const after = readZkeyContributions(zkey)
       if (
@@ -180,6 +198,7 @@ export async function setupZkModel(parameters: SetupZkModelParameters): Promise<
     } else {
       const { zkey, contributionHash } = await contribute(previous, contributor)
       zkeys.push(zkey)
+      signatures.push(undefined)
       onProgress?.({ phase: 'contribution', name: contributor.name, contributionHash })
     }
   }
@@ -193,7 +212,7 @@ export async function setupZkModel(parameters: SetupZkModelParameters): Promise<
   const beaconMs = performance.now() - at
   onProgress?.({ phase: 'beacon', contributionHash: final.contributionHash })
   // builds the transcript from a full verification of the ceremony (ZK_CEREMONY_INVALID otherwise)
-  const transcript = await buildCeremonyTranscript({ r1cs: circuit.r1cs, ptau, zkeys })
+  const transcript = await buildCeremonyTranscript({ r1cs: circuit.r1cs, ptau, zkeys, signatures })
   onProgress?.({ phase: 'verified' })
   const verificationKey = await exportVerificationKey(final.zkey)
   const solidityVerifier = await exportSolidityVerifier(verificationKey)

@@ -9,8 +9,9 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { isBaseError } from '@verity/protocol'
+import { isBaseError, signZkContribution } from '@verity/protocol'
 import { zKey } from 'snarkjs'
+import { privateKeyToAccount } from 'viem/accounts'
 import { type CompileCircomReturnType, compileCircom } from '../circom/compileCircom.ts'
 import { createGroth16Prover } from '../prover/createGroth16Prover.ts'
 import { decodeGroth16Proof, encodeGroth16Proof } from '../prover/encodeGroth16Proof.ts'
@@ -20,6 +21,7 @@ import { applyBeacon } from './applyBeacon.ts'
 import {
   buildCeremonyTranscript,
   type CeremonyTranscript,
+  contributionStatement,
   hashCeremonyTranscript,
 } from './ceremonyTranscript.ts'
 import { contribute } from './contribute.ts'
@@ -240,5 +242,55 @@ describe('ceremony pipeline', { skip: existsSync(PTAU14) ? false : `${PTAU14} ab
       applyBeacon(zkeys[2]!, { beaconHash: BEACON, iterationsExp: 9 }),
       (error) => isBaseError(error, 'INVALID_ARGUMENT'),
     )
+  })
+
+  it('behavior: signed contributions are recorded and re-verified; a wrong signer or signature is refused', async () => {
+    const alice = privateKeyToAccount(`0x${'a1'.repeat(32)}`)
+    const mallory = privateKeyToAccount(`0x${'b2'.repeat(32)}`)
+    const aliceStatement = {
+      circuitHash: readZkeyContributions(zkeys[1]!).circuitHash,
+      previousZkeySha256: sha256Hex(zkeys[0]!),
+      contributionHash: hashes[0]! as `0x${string}`,
+      zkeySha256: sha256Hex(zkeys[1]!),
+    }
+    const signature = await signZkContribution({ account: alice, statement: aliceStatement })
+    const signed = await buildCeremonyTranscript({
+      r1cs: compiled.r1cs,
+      ptau,
+      zkeys,
+      signatures: [{ signer: alice.address, signature }, undefined],
+    })
+    assert.equal(signed.contributions[0]?.signer, alice.address)
+    assert.equal(signed.contributions[0]?.signature, signature)
+    assert.equal(signed.contributions[1]?.signer, undefined)
+    assert.deepEqual(contributionStatement(signed, 0), aliceStatement)
+    const artifacts = { r1cs: compiled.r1cs, ptau, finalZkey }
+    assert.deepEqual(await verifyTranscript(signed, artifacts), { ok: true, problems: [] })
+
+    // claimed by someone else, or signed over another contribution: refused when built and checked
+    await assert.rejects(
+      buildCeremonyTranscript({
+        r1cs: compiled.r1cs,
+        ptau,
+        zkeys,
+        signatures: [{ signer: mallory.address, signature }],
+      }),
+      (error) => isBaseError(error, 'ZK_CEREMONY_INVALID') && /contribution #1/.test(error.message),
+    )
+    const bobsSignature = await signZkContribution({
+      account: alice,
+      statement: contributionStatement(signed, 1),
+    })
+    for (const forged of [
+      { signer: mallory.address, signature },
+      { signer: alice.address, signature: bobsSignature },
+      { signer: alice.address, signature: '0x1234' },
+    ]) {
+      const tampered = structuredClone(signed)
+      Object.assign(tampered.contributions[0]!, forged)
+      const verdict = await verifyTranscript(tampered, artifacts)
+      assert.equal(verdict.ok, false)
+      assert.match(verdict.problems.join('\n'), /contribution #1 \(alice\): the signature/)
+    }
   })
 })

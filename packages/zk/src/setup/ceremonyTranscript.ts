@@ -1,4 +1,10 @@
-import { BaseError, canonicalJsonBytes, type Hex } from '@verity/protocol'
+import {
+  BaseError,
+  canonicalJsonBytes,
+  type Hex,
+  verifyZkContribution,
+  type ZkContributionStatement,
+} from '@verity/protocol'
 import { readR1csHeader } from '../circom/readR1csHeader.ts'
 import type { Groth16VerificationKey } from '../prover/parseGroth16.ts'
 import { exportVerificationKey } from './exportVerificationKey.ts'
@@ -27,8 +33,17 @@ export type CeremonyTranscript = {
   ptau: { sha256: Hex; power: number }
   /** sha256 of the initial zkey (`startCeremony`). */
   initialZkeySha256: Hex
-  /** Contributions in order, each with the sha256 of the zkey it produced. */
-  contributions: { name: string; contributionHash: Hex; zkeySha256: Hex }[]
+  /**
+   * Contributions in order, each with the sha256 of the zkey it produced and, when its
+   * contributor signed it, the signer and its signature over `contributionStatement` (EIP-191).
+   */
+  contributions: {
+    name: string
+    contributionHash: Hex
+    zkeySha256: Hex
+    signer?: `0x${string}` | undefined
+    signature?: Hex | undefined
+  }[]
   /** The random beacon that closed the ceremony, or null when none was applied. */
   beacon: {
     name: string
@@ -66,6 +81,84 @@ export function hashCeremonyTranscript(transcript: CeremonyTranscript): Hex {
   return sha256Hex(canonicalJsonBytes(transcript))
 }
 
+/**
+ * A contributor's signature over its contribution (see `ZkContributionStatement`).
+ *
+ * @example
+ * ```ts
+ * const signed: ContributionSignature = { signer: account.address, signature }
+ * ```
+ */
+export type ContributionSignature = { signer: `0x${string}`; signature: Hex }
+
+/**
+ * What contribution `index` (0-based, beacon excluded) of a transcript states: the key before it,
+ * its hash, the key after it. Its signature, if any, is over this.
+ *
+ * @example
+ * ```ts
+ * const statement = contributionStatement(transcript, 0)
+ * ```
+ */
+export function contributionStatement(
+  transcript: Pick<CeremonyTranscript, 'circuit' | 'initialZkeySha256' | 'contributions'>,
+  index: number,
+): ZkContributionStatement {
+  const contribution = transcript.contributions[index]
+  if (contribution === undefined)
+    throw new BaseError('INVALID_ARGUMENT', `The transcript has no contribution #${index + 1}.`)
+  return {
+    circuitHash: transcript.circuit.circuitHash,
+    previousZkeySha256:
+      index === 0 ? transcript.initialZkeySha256 : transcript.contributions[index - 1]!.zkeySha256,
+    contributionHash: contribution.contributionHash,
+    zkeySha256: contribution.zkeySha256,
+  }
+}
+
+/**
+ * Problems with the signed contributions of a transcript (untrusted JSON; unsigned contributions
+ * are not checked), one line each.
+ *
+ * @example
+ * ```ts
+ * const problems = await contributionSignatureProblems(transcript) // [] when every signature holds
+ * ```
+ */
+export async function contributionSignatureProblems(
+  transcript: Pick<CeremonyTranscript, 'circuit' | 'initialZkeySha256' | 'contributions'>,
+): Promise<string[]> {
+  const problems: string[] = []
+  for (const [i, contribution] of transcript.contributions.entries()) {
+    const previous =
+      i === 0 ? { zkeySha256: transcript.initialZkeySha256 } : transcript.contributions[i - 1]
+    if (
+      typeof contribution !== 'object' ||
+      contribution === null ||
+      typeof previous !== 'object' ||
+      previous === null
+    ) {
+      problems.push(`contribution #${i + 1} is not a record`)
+      continue
+    }
+    const { signer, signature } = contribution
+    if (signer === undefined && signature === undefined) continue
+    const valid =
+      signer !== undefined &&
+      signature !== undefined &&
+      (await verifyZkContribution({
+        signer,
+        signature,
+        statement: contributionStatement(transcript, i),
+      }))
+    if (!valid)
+      problems.push(
+        `contribution #${i + 1} (${contribution.name}): the signature is not ${String(signer)}'s over this contribution`,
+      )
+  }
+  return problems
+}
+
 function samePrefix(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
 }
@@ -89,8 +182,10 @@ export async function buildCeremonyTranscript(parameters: {
   r1cs: Uint8Array
   ptau: PowersOfTau | Uint8Array
   zkeys: readonly Uint8Array[]
+  /** Per contribution (beacon excluded), in order: its contributor's signature, if it signed. */
+  signatures?: readonly (ContributionSignature | undefined)[] | undefined
 }): Promise<CeremonyTranscript> {
-  const { r1cs, ptau, zkeys } = parameters
+  const { r1cs, ptau, zkeys, signatures = [] } = parameters
   const final = zkeys.at(-1)
   const initial = zkeys[0]
   if (!final || !initial) {
@@ -141,10 +236,16 @@ export async function buildCeremonyTranscript(parameters: {
         zkeySha256,
       }
     } else {
-      contributions.push({ name: c.name, contributionHash: c.contributionHash, zkeySha256 })
+      const signed = signatures[contributions.length]
+      contributions.push({
+        name: c.name,
+        contributionHash: c.contributionHash,
+        zkeySha256,
+        ...(signed ? { signer: signed.signer, signature: signed.signature } : {}),
+      })
     }
   })
-  return {
+  const transcript: CeremonyTranscript = {
     version: 1,
     protocol: 'groth16',
     curve: 'bn128',
@@ -161,4 +262,7 @@ export async function buildCeremonyTranscript(parameters: {
     finalZkeySha256: sha256Hex(final),
     vkeySha256: vkeySha256(await exportVerificationKey(final)),
   }
+  const unsigned = await contributionSignatureProblems(transcript)
+  if (unsigned.length > 0) throw fail(unsigned.join('; '))
+  return transcript
 }

@@ -1,5 +1,9 @@
 import { isBaseError } from '@verity/protocol'
-import { type CeremonyTranscript, vkeySha256 } from './ceremonyTranscript.ts'
+import {
+  type CeremonyTranscript,
+  contributionSignatureProblems,
+  vkeySha256,
+} from './ceremonyTranscript.ts'
 import { exportVerificationKey } from './exportVerificationKey.ts'
 import type { PowersOfTau } from './loadPowersOfTau.ts'
 import { readZkeyContributions } from './readZkeyContributions.ts'
@@ -21,7 +25,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * Re-verifies a ceremony transcript (untrusted JSON) against the artifacts: the sha256 of the
  * r1cs, ptau and final zkey, the whole ceremony from scratch (`verifyCeremony`), every
  * contribution's name and hash and the beacon as recomputed by snarkjs, and the verification
- * key's hash. Optional intermediate zkeys (`[initial, after #1, …]`) are checked against their
+ * key's hash, and each signed contribution's signature (EIP-191, by the signer it names, over
+ * `contributionStatement`). Optional intermediate zkeys (`[initial, after #1, …]`) are checked against their
  * recorded sha256 and must be prefixes of the final one.
  *
  * @example
@@ -87,6 +92,7 @@ export async function verifyTranscript(
       })
       const last = listed.at(-1)
       if (last) check('last contribution zkey sha256', last.zkeySha256, t.finalZkeySha256)
+      problems.push(...(await contributionSignatureProblems(t as CeremonyTranscript)))
     }
     check('vkey sha256', t.vkeySha256, vkeySha256(await exportVerificationKey(artifacts.finalZkey)))
   } catch (error) {

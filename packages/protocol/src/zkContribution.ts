@@ -1,0 +1,94 @@
+import { type Address, type Hex, type LocalAccount, recoverMessageAddress } from 'viem'
+import { BaseError } from './errors.ts'
+
+/**
+ * What a participant of a Groth16 phase-2 ceremony signs for its contribution: the circuit, the
+ * proving key it extended (sha256), its contribution as snarkjs hashes it, and the key it
+ * returned (sha256). A signature over it names who made the contribution; the transcript records
+ * it and anyone re-verifying the transcript checks it.
+ *
+ * @example
+ * ```ts
+ * const statement: ZkContributionStatement = { circuitHash, previousZkeySha256, contributionHash, zkeySha256 }
+ * ```
+ */
+export type ZkContributionStatement = {
+  /** snarkjs's circuit hash (blake2b-512), the same in every key of the ceremony. */
+  circuitHash: Hex
+  previousZkeySha256: Hex
+  contributionHash: Hex
+  zkeySha256: Hex
+}
+
+const hex = /^0x[0-9a-f]+$/
+
+/**
+ * The text a contributor signs (EIP-191 `personal_sign`): one field per line, lower-case hex, so
+ * a wallet shows what it signs.
+ *
+ * @example
+ * ```ts
+ * zkContributionMessage(statement) // 'Verity zk ceremony contribution\ncircuit: 0x…\n…'
+ * ```
+ */
+export function zkContributionMessage(statement: ZkContributionStatement): string {
+  const fields = [
+    ['circuit', statement.circuitHash],
+    ['previous key sha256', statement.previousZkeySha256],
+    ['contribution', statement.contributionHash],
+    ['key sha256', statement.zkeySha256],
+  ] as const
+  for (const [name, value] of fields)
+    if (typeof value !== 'string' || !hex.test(value.toLowerCase()) || value.length > 258)
+      throw new BaseError(
+        'INVALID_ARGUMENT',
+        `A zk contribution statement needs ${name} as 0x-prefixed hex; got ${JSON.stringify(value)?.slice(0, 80)}.`,
+      )
+  return [
+    'Verity zk ceremony contribution',
+    ...fields.map(([name, value]) => `${name}: ${value.toLowerCase()}`),
+  ].join('\n')
+}
+
+/**
+ * Signs a contribution statement with the contributor's key.
+ *
+ * @example
+ * ```ts
+ * const signature = await signZkContribution({ account, statement })
+ * ```
+ */
+export function signZkContribution(parameters: {
+  account: Pick<LocalAccount, 'signMessage'>
+  statement: ZkContributionStatement
+}): Promise<Hex> {
+  return parameters.account.signMessage({ message: zkContributionMessage(parameters.statement) })
+}
+
+/**
+ * Whether `signature` is `signer`'s signature over the statement; `false` for any malformed or
+ * foreign signature (it is untrusted input).
+ *
+ * @example
+ * ```ts
+ * if (!(await verifyZkContribution({ signer, signature, statement }))) throw …
+ * ```
+ */
+export async function verifyZkContribution(parameters: {
+  signer: Address
+  signature: Hex
+  statement: ZkContributionStatement
+}): Promise<boolean> {
+  const { signer, signature, statement } = parameters
+  if (typeof signer !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(signer)) return false
+  if (typeof signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(signature)) return false
+  try {
+    const recovered = await recoverMessageAddress({
+      message: zkContributionMessage(statement),
+      signature,
+    })
+    return recovered.toLowerCase() === signer.toLowerCase()
+  } catch {
+    return false
+  }
+}
