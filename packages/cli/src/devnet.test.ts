@@ -683,6 +683,9 @@ test('behavior: zero knowledge: the demo MLP and CNN are proven on the devnet; r
     const receipt = JSON.parse(await readFile(out, 'utf8')) as Receipt
     assert.equal(receipt.job.mode, 'zk')
     const model = await getModel(client, { model: zkModel.name })
+    // node 2 proved it with artifacts it fetched over IPFS from node 1 into its own zk folder
+    for (const cid of Object.values(model.manifest.zk!.artifacts))
+      assert.ok(existsSync(join(dataDir, 'node-2', 'zk', cid)), `node 2 holds artifact ${cid}`)
     const verdict = await verifyReceipt(receipt, { manifest: model.manifest, inputs })
     assert.equal(
       verdict.valid,

@@ -5,8 +5,14 @@ import { join } from 'node:path'
 import { createAdaptorServer } from '@hono/node-server'
 import { createOnnxEngine, type Engine, type TextEngine } from '@verity/engine'
 import { createModelStore } from '@verity/hub'
-import { BaseError, type Manifest, type VerityDomain } from '@verity/protocol'
-import { contribute, createZkArtifactStore, type ZkArtifactStore } from '@verity/zk'
+import { BaseError, type Manifest, signZkContribution, type VerityDomain } from '@verity/protocol'
+import {
+  contribute,
+  createZkArtifactStore,
+  readZkeyContributions,
+  sha256Hex,
+  type ZkArtifactStore,
+} from '@verity/zk'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { createChainSeedSource } from './chain/createChainSeedSource.ts'
@@ -31,7 +37,7 @@ import { createTextService, type TextService } from './llm/createTextService.ts'
 import { loadNodeAccount } from './loadNodeAccount.ts'
 import { createLogger, type NodeLogger } from './logger.ts'
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
-import { createModelService } from './models.ts'
+import { createModelService, type PublishedModel } from './models.ts'
 import {
   type NodeOptions,
   type NodeOptionsInput,
@@ -255,7 +261,24 @@ export async function createVerityNode(
           maxModelBytes: options.maxModelBytes,
           fetchTimeoutMs: options.modelFetchTimeoutMs,
         },
-        { store, engine, peers, address: account.address, registry: metrics.registry, logger },
+        {
+          store,
+          engine,
+          peers,
+          address: account.address,
+          registry: metrics.registry,
+          logger,
+          // a model's zk artifacts are served beside it, so peers can prove it too
+          attachments: {
+            async held(model) {
+              const { zk } = model.manifest
+              if (zk === undefined) return []
+              const missing = new Set(await zkArtifacts.missing(zk))
+              return [...new Set(Object.values(zk.artifacts))].filter((cid) => !missing.has(cid))
+            },
+            read: (cid) => zkArtifacts.read(cid),
+          },
+        },
       )
     } catch (error) {
       if (ownsEngine) await engine.close()
@@ -273,8 +296,9 @@ export async function createVerityNode(
       ? createModelLookup({ peers, chain, logger, address: account.address })
       : undefined,
     onPublished: distribution
-      ? async ({ bytes }: { bytes: Uint8Array }) => {
-          await distribution?.provide(bytes)
+      ? async ({ bytes, cid, manifest }: PublishedModel) => {
+          // with the files beside it (zk artifacts), so peers can prove it too
+          await distribution?.provide(bytes, { model: { cid, manifest } })
         }
       : undefined,
   })
@@ -310,7 +334,7 @@ export async function createVerityNode(
     zkEnabled && !supplied.some((v) => v.mode === 'zk')
       ? createZkVerification(
           { budget: options.zk.budget },
-          { artifacts: zkArtifacts, logger, registry: metrics.registry },
+          { artifacts: zkArtifacts, files: distribution, logger, registry: metrics.registry },
         )
       : undefined
   if (zk) verifications = [...verifications, zk]
@@ -405,7 +429,7 @@ export async function createVerityNode(
           signal: controller.signal,
           now: components.now,
           // mode-2 requests are proven through the node's one proving queue
-          ...(zk ? { zk: { store: zkArtifacts, prover: zk.prover } } : {}),
+          ...(zk ? { zk: { store: zkArtifacts, prover: zk.prover, preflight: zk.preflight } } : {}),
         },
       )
     : undefined
@@ -439,14 +463,25 @@ export async function createVerityNode(
             // one contribution at a time; the entropy is this node's signature over the key's
             // hash (mixed with fresh randomness by contribute): it never leaves this process
             zkContribute: (zkey: Uint8Array) => {
-              const run = contributions.then(async () =>
-                contribute(zkey, {
+              const run = contributions.then(async () => {
+                const contributed = await contribute(zkey, {
                   name: `node ${account.address}`,
                   entropy: await account.signMessage({
                     message: `verity zk contribution ${createHash('sha256').update(zkey).digest('hex')}`,
                   }),
-                }),
-              )
+                })
+                // and signs what it contributed, so the transcript names it verifiably
+                const signature = await signZkContribution({
+                  account,
+                  statement: {
+                    circuitHash: readZkeyContributions(contributed.zkey).circuitHash,
+                    previousZkeySha256: sha256Hex(zkey),
+                    contributionHash: contributed.contributionHash,
+                    zkeySha256: sha256Hex(contributed.zkey),
+                  },
+                })
+                return { ...contributed, signer: account.address, signature }
+              })
               contributions = run.then(
                 () => undefined,
                 () => undefined,

@@ -156,7 +156,8 @@ export function devnetPaths(dataDir: string) {
     /** Holds the devnet's pid while it runs: one devnet per data directory. */
     lock: join(dataDir, 'devnet.pid'),
     demoModels: join(dataDir, 'demo-models'),
-    /** zk artifacts (circuits, keys, transcripts) shared by the nodes, by CID. */
+    /** zk artifacts (circuits, keys, transcripts) by CID: the ceremonies write them, node 1 serves
+     * them over IPFS and the other nodes fetch them into their own `<node dir>/zk`. */
     zk: join(dataDir, 'zk'),
     requesterKey: join(dataDir, 'requester.key.json'),
     node: (index: number) => {

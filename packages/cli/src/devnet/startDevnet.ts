@@ -271,7 +271,9 @@ export async function startDevnet(
         networkFile: paths.network,
         extraArgs: [
           ...devnetNodeFlags,
-          ...(options.zk ? ['--zk', '--zk-dir', paths.zk] : ['--no-zk']),
+          // node 1 holds the ceremony's artifacts; the others fetch them over IPFS when first
+          // asked to prove (into their own <dataDir>/zk)
+          ...(options.zk ? ['--zk', ...(index === 1 ? ['--zk-dir', paths.zk] : [])] : ['--no-zk']),
         ],
       })
       nodes.push(node)

@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { createOnnxEngine, type Engine } from '@verity/engine'
+import { computeCid } from '@verity/hub'
 import type { DemoModels } from '@verity/models'
 import { buildTinyGguf } from '@verity/models'
 import {
@@ -562,6 +563,77 @@ describe('createModelDistribution', () => {
     assert.deepEqual(
       new Uint8Array(await b.store.read(published.cid, { verify: true })),
       demo.floatModel,
+    )
+  })
+
+  test('behavior: files a model names are served beside it from start-up and fetched by CID from its holders', async (t) => {
+    // 300 kB of deterministic bytes: more than one 256 KiB UnixFS chunk
+    const file = new Uint8Array(300_000).map((_, i) => (i * 131 + (i >> 9)) & 0xff)
+    const fileCid = await computeCid(file)
+    const absentCid = await computeCid(file.subarray(1))
+    const holder = await peer(t, {
+      peers: () => [],
+      attachments: {
+        held: async (model) => (model.cid === cid ? [fileCid] : []),
+        read: async () => file,
+      },
+    })
+    await holder.models.publish({ bytes: demo.int8Model, name: 'digits-int8' })
+    // the attachment is provided by start, with the stored models
+    await holder.distribution.stop()
+    await holder.distribution.start()
+    const b = await peer(t, { peers: () => [holder.peer], distribution: { fetchTimeoutMs: 300 } })
+    const model = { cid, manifestHash }
+    const [fetched] = await b.distribution.fetchFiles({
+      model,
+      cids: [fileCid],
+      maxBytes: file.length,
+    })
+    assert.deepEqual(fetched, file)
+    assert.equal(await metric(b.registry, 'verity_model_fetch_bytes_total'), file.length)
+    // pinned: served from the local store without asking anyone
+    holder.requests.clear()
+    const [again] = await b.distribution.fetchFiles({
+      model,
+      cids: [fileCid],
+      maxBytes: file.length,
+    })
+    assert.deepEqual(again, file)
+    assert.equal(holder.requests.size, 0)
+
+    const c = await peer(t, { peers: () => [holder.peer], distribution: { fetchTimeoutMs: 300 } })
+    await rejectsWith(
+      c.distribution.fetchFiles({ model, cids: [fileCid], maxBytes: file.length - 1 }),
+      'MODEL_TOO_LARGE',
+    )
+    const missing = await rejectsWith(
+      c.distribution.fetchFiles({ model, cids: [absentCid], maxBytes: file.length }),
+      'MODEL_NOT_FOUND',
+      /sent the file/,
+    )
+    assert.match(missing.details ?? '', /sent no block/)
+    // only the holders of the model are asked, under its manifest
+    await rejectsWith(
+      c.distribution.fetchFiles({
+        model: { cid, manifestHash: `0x${'11'.repeat(32)}` },
+        cids: [fileCid],
+        maxBytes: file.length,
+      }),
+      'MODEL_NOT_FOUND',
+    )
+    for (const cids of [[], ['digits'], Array.from({ length: 65 }, () => fileCid)])
+      await rejectsWith(
+        c.distribution.fetchFiles({ model, cids, maxBytes: file.length }),
+        'INVALID_ARGUMENT',
+      )
+    await rejectsWith(
+      c.distribution.fetchFiles({ model, cids: [fileCid], maxBytes: 0 }),
+      'INVALID_ARGUMENT',
+    )
+    await c.distribution.stop()
+    await rejectsWith(
+      c.distribution.fetchFiles({ model, cids: [fileCid], maxBytes: file.length }),
+      'NOT_STARTED',
     )
   })
 })

@@ -22,6 +22,7 @@ import {
   type ModelFetchStatus,
 } from './metrics.ts'
 import type {
+  FetchFilesParameters,
   FetchModelParameters,
   ModelDistribution,
   ModelDistributionComponents,
@@ -96,7 +97,7 @@ export async function createModelDistribution(
   /** Attempts callers can join, by CID and manifest hash. */
   const attempts = new Map<string, Attempt>()
   /** Every attempt not settled yet, joinable or not (`stop` waits for them). */
-  const pending = new Set<Promise<StoredModel>>()
+  const pending = new Set<Promise<unknown>>()
   let running = false
   let lifetime = new AbortController()
   /** start/stop run one at a time, in call order. */
@@ -118,25 +119,54 @@ export async function createModelDistribution(
       return
     }
     let provided = 0
+    let attached = 0
     for (const model of models) {
       try {
-        if (await network.has(model.cid)) continue
-        await network.provide(await store.read(model.cid, { verify: true }), {
-          signal: lifetime.signal,
-        })
-        provided++
+        if (!(await network.has(model.cid))) {
+          await network.provide(await store.read(model.cid, { verify: true }), {
+            signal: lifetime.signal,
+          })
+          provided++
+        }
+        attached += await provideAttachments(model, lifetime.signal)
       } catch (error) {
         if (lifetime.signal.aborted) return
         logger.warn(
           { cid: model.cid, code: isBaseError(error) ? error.code : undefined, err: error },
-          'stored model not provided',
+          'stored model (or a file beside it) not provided',
         )
       }
     }
     logger.info(
-      { models: models.length, provided, ms: Math.round(performance.now() - started) },
+      { models: models.length, provided, attached, ms: Math.round(performance.now() - started) },
       'stored models provided',
     )
+  }
+
+  /** Provides the files this node holds beside `model`; how many were new to the blockstore. */
+  async function provideAttachments(
+    model: Pick<StoredModel, 'cid' | 'manifest'>,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const { attachments } = components
+    if (attachments === undefined) return 0
+    let count = 0
+    for (const cid of await attachments.held(model)) {
+      if (await network.has(cid)) continue
+      const served = await network.provide(await attachments.read(cid), { signal })
+      if (served !== cid)
+        throw new BaseError(
+          'INTERNAL',
+          `A file stored as ${cid} beside model ${model.cid} imports as ${served}.`,
+          {
+            metaMessages: [
+              'Its CID was not computed with the pinned Kubo settings (computeCid): peers cannot fetch it by the CID the manifest names.',
+            ],
+          },
+        )
+      count++
+    }
+    return count
   }
 
   async function storedModel(cid: string): Promise<StoredModel | undefined> {
@@ -217,12 +247,12 @@ export async function createModelDistribution(
     }
   }
 
-  async function fetchFromPeers(
+  /** The directory's peers (not this node) that hold `cid` under `manifestHash`. */
+  async function findProviders(
     cid: string,
     manifestHash: Hash,
     signal: AbortSignal,
-    emit: (event: ModelFetchProgressEvent) => void,
-  ): Promise<StoredModel> {
+  ): Promise<{ providers: ModelProvider[]; outcomes: PeerOutcome[] }> {
     const listed = await peers.list({ signal })
     const candidates = listed.filter(
       (peer) =>
@@ -239,7 +269,7 @@ export async function createModelDistribution(
           ],
         },
       )
-    const { providers, outcomes } = await findModelProviders({
+    return findModelProviders({
       peers: candidates,
       cid,
       manifestHash,
@@ -249,6 +279,15 @@ export async function createModelDistribution(
       signal,
       fetch: components.fetch,
     })
+  }
+
+  async function fetchFromPeers(
+    cid: string,
+    manifestHash: Hash,
+    signal: AbortSignal,
+    emit: (event: ModelFetchProgressEvent) => void,
+  ): Promise<StoredModel> {
+    const { providers, outcomes } = await findProviders(cid, manifestHash, signal)
     emit({ type: 'peers', cid, providers: providers.length, asked: outcomes.length })
     const tried: PeerOutcome[] = outcomes.filter((outcome) => outcome.status !== 'provider')
     // every provider's manifest hashes to manifestHash: they are one and the same manifest
@@ -277,16 +316,17 @@ export async function createModelDistribution(
     throw summarize(cid, manifestHash, tried)
   }
 
-  /** Dials `provider` and fetches the file from the network; `undefined` if this peer failed. */
-  async function transfer(
+  /**
+   * Dials `provider` until one of its addresses authenticates as its peer id; `false` (with the
+   * reason in `tried`) if none did.
+   */
+  async function connect(
     cid: string,
     provider: ModelProvider,
     signal: AbortSignal,
-    emit: (event: ModelFetchProgressEvent) => void,
     tried: PeerOutcome[],
-  ): Promise<Uint8Array | undefined> {
-    const { peer, peerId, manifest } = provider
-    emit({ type: 'dial', cid, peer: peer.address, peerId })
+  ): Promise<boolean> {
+    const { peer, peerId } = provider
     const dialErrors: string[] = []
     let connected = false
     for (const address of provider.dial) {
@@ -305,14 +345,26 @@ export async function createModelDistribution(
         )
       }
     }
-    if (!connected) {
+    if (!connected)
       tried.push({
         peer,
         status: 'unreachable',
         reason: `holds it, but no libp2p address could be dialled (${dialErrors.slice(0, 3).join('; ')})`,
       })
-      return undefined
-    }
+    return connected
+  }
+
+  /** Dials `provider` and fetches the file from the network; `undefined` if this peer failed. */
+  async function transfer(
+    cid: string,
+    provider: ModelProvider,
+    signal: AbortSignal,
+    emit: (event: ModelFetchProgressEvent) => void,
+    tried: PeerOutcome[],
+  ): Promise<Uint8Array | undefined> {
+    const { peer, peerId, manifest } = provider
+    emit({ type: 'dial', cid, peer: peer.address, peerId })
+    if (!(await connect(cid, provider, signal, tried))) return undefined
     let received = 0
     try {
       const bytes = await network.fetch(cid, {
@@ -354,6 +406,91 @@ export async function createModelDistribution(
         )
       throw error
     }
+  }
+
+  /** {@link ModelDistribution.fetchFiles} once its parameters are checked. */
+  async function fetchFilesFromPeers(
+    parameters: FetchFilesParameters,
+    signal: AbortSignal,
+  ): Promise<Uint8Array[]> {
+    const { model, cids, maxBytes, onProgress } = parameters
+    const started = performance.now()
+    const missing: string[] = []
+    for (const cid of cids) if (!(await network.has(cid))) missing.push(cid)
+    let providers: ModelProvider[] = []
+    const tried: PeerOutcome[] = []
+    if (missing.length > 0) {
+      const found = await findProviders(model.cid, model.manifestHash, signal)
+      providers = found.providers
+      tried.push(...found.outcomes.filter((outcome) => outcome.status !== 'provider'))
+    }
+    const connected = new Map<ModelProvider, boolean>()
+    const files: Uint8Array[] = []
+    for (const cid of cids) {
+      const options = {
+        maxBytes,
+        signal,
+        onProgress: (event: { bytes: number; totalBytes?: number | undefined }) =>
+          onProgress?.({ cid, bytes: event.bytes, totalBytes: event.totalBytes }),
+      }
+      if (!missing.includes(cid)) {
+        files.push(await network.fetch(cid, options))
+        continue
+      }
+      let bytes: Uint8Array | undefined
+      for (const provider of providers) {
+        let reachable = connected.get(provider)
+        if (reachable === undefined) {
+          reachable = await connect(cid, provider, signal, tried)
+          connected.set(provider, reachable)
+        }
+        if (!reachable) continue
+        try {
+          bytes = await network.fetch(cid, options)
+          break
+        } catch (error) {
+          if (signal.aborted) throw abortedBy(signal, `Fetching ${cid}`)
+          if (!isBaseError(error, 'MODEL_NOT_FOUND')) throw error
+          tried.push({
+            peer: provider.peer,
+            status: 'absent',
+            reason: `holds model ${model.cid}, but sent no block of ${cid} for ${resolved.fetchTimeoutMs} ms`,
+          })
+        }
+      }
+      if (bytes === undefined) {
+        const asked = tried.map(
+          (outcome) => `${outcome.peer.address} (${outcome.peer.url}): ${outcome.reason}`,
+        )
+        throw new BaseError(
+          providers.length === 0 && tried.every((o) => o.status === 'unreachable')
+            ? 'PEER_UNREACHABLE'
+            : 'MODEL_NOT_FOUND',
+          `No peer holding model ${model.cid} sent the file ${cid} it names (${providers.length} hold the model).`,
+          {
+            metaMessages: [
+              `Peers asked (${tried.length}):`,
+              ...asked.slice(0, 20),
+              'A node serves the files it holds from start-up on; put them on one node of the network first.',
+            ],
+            details: asked.join('\n'),
+          },
+        )
+      }
+      metrics.fetchBytes.inc(bytes.length)
+      files.push(bytes)
+    }
+    if (missing.length > 0)
+      logger.info(
+        {
+          model: model.cid,
+          files: missing.length,
+          bytes: files.reduce((sum, file) => sum + file.length, 0),
+          ms: Math.round(performance.now() - started),
+        },
+        'files fetched from peers',
+      )
+    return files
   }
 
   function run(cid: string, manifestHash: Hash, attempt: Attempt): Promise<StoredModel> {
@@ -455,7 +592,61 @@ export async function createModelDistribution(
 
     multiaddrs: () => network.multiaddrs(),
 
-    provide: (bytes, provideOptions) => network.provide(bytes, provideOptions),
+    async provide(bytes, provideOptions = {}) {
+      const { model, signal } = provideOptions
+      const cid = await network.provide(bytes, { signal })
+      if (model !== undefined) {
+        if (model.cid !== cid)
+          throw new BaseError(
+            'INVALID_ARGUMENT',
+            `provide() was given model ${model.cid} with the bytes of ${cid}.`,
+          )
+        await provideAttachments(model, signal ?? lifetime.signal)
+      }
+      return cid
+    },
+
+    async fetchFiles(parameters) {
+      const cids = parameters?.cids
+      const model = parameters?.model
+      if (!isModelCid(model?.cid) || !hashPattern.test(String(model?.manifestHash).toLowerCase()))
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          'fetchFiles needs the model the files belong to: its CID and manifest hash.',
+        )
+      if (!Array.isArray(cids) || cids.length === 0 || cids.length > 64 || !cids.every(isModelCid))
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          `fetchFiles needs 1 to 64 file CIDs (base32 CIDv1, raw or dag-pb, sha2-256); got ${JSON.stringify(cids).slice(0, 200)}.`,
+        )
+      const { maxBytes } = parameters
+      if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0)
+        throw new BaseError(
+          'INVALID_ARGUMENT',
+          `fetchFiles needs maxBytes, the largest file accepted, as a positive integer; got ${String(maxBytes)}.`,
+        )
+      if (!running)
+        throw new BaseError('NOT_STARTED', 'The model distribution is not started.', {
+          metaMessages: ['Start the node (distribution.start()) first.'],
+        })
+      const signal = parameters.signal
+        ? AbortSignal.any([lifetime.signal, parameters.signal])
+        : lifetime.signal
+      const task = fetchFilesFromPeers(
+        {
+          ...parameters,
+          model: { cid: model.cid, manifestHash: model.manifestHash.toLowerCase() as Hash },
+        },
+        signal,
+      )
+      const settled = task.catch(() => undefined)
+      pending.add(settled)
+      try {
+        return await task
+      } finally {
+        pending.delete(settled)
+      }
+    },
 
     async fetch(parameters) {
       const cid = parameters?.cid

@@ -86,8 +86,54 @@ export type ModelDistribution = ModelFetcher & {
   stop(): Promise<void>
   /** The libp2p addresses peers dial (each ending in `/p2p/<peerId>`); empty until started. */
   multiaddrs(): string[]
-  /** Serves a model file to peers (call it after a publish); resolves with its CID. Idempotent. */
-  provide(bytes: Uint8Array, options?: { signal?: AbortSignal | undefined }): Promise<string>
+  /**
+   * Serves a file to peers (a model after a publish); resolves with its CID. Idempotent; the file
+   * stays pinned across restarts. With `model` (the stored model these bytes are), the files this
+   * node holds beside it (`attachments`) are served too.
+   */
+  provide(
+    bytes: Uint8Array,
+    options?: {
+      signal?: AbortSignal | undefined
+      model?: Pick<StoredModel, 'cid' | 'manifest'> | undefined
+    },
+  ): Promise<string>
+  /**
+   * Files that a model's manifest names beside the model (its zk artifacts), by CID, in the order
+   * asked: from this node's IPFS store if there, else over bitswap from the peers that hold the
+   * model under `manifestHash` (found as `fetch` finds them). Each is refused over `maxBytes`
+   * before its blocks are requested, checked against its CID and pinned, so this node serves it
+   * from then on. Nothing else is stored: the caller files them where they belong.
+   *
+   * Errors: `INVALID_ARGUMENT`, `NOT_STARTED`, `MODEL_NOT_FOUND` (no provider of the model sent a
+   * file; the message lists who was asked), `PEER_UNREACHABLE`, `MODEL_TOO_LARGE`,
+   * `MODEL_CID_MISMATCH`, `MODEL_INVALID`, `ABORTED`.
+   */
+  fetchFiles(parameters: FetchFilesParameters): Promise<Uint8Array[]>
+}
+
+/**
+ * What {@link ModelDistribution.fetchFiles} takes.
+ *
+ * @example
+ * ```ts
+ * const parameters: FetchFilesParameters = {
+ *   model: { cid: model.cid, manifestHash: model.manifestHash },
+ *   cids: [manifest.zk.artifacts.wasm, manifest.zk.artifacts.zkey],
+ *   maxBytes: 256 * 1024 * 1024,
+ * }
+ * ```
+ */
+export type FetchFilesParameters = {
+  /** The model whose manifest names the files: its holders are asked for them. */
+  model: { cid: string; manifestHash: Hash }
+  cids: readonly string[]
+  /** Largest file accepted, in bytes. */
+  maxBytes: number
+  signal?: AbortSignal | undefined
+  onProgress?:
+    | ((event: { cid: string; bytes: number; totalBytes?: number | undefined }) => void)
+    | undefined
 }
 
 /**
@@ -123,4 +169,27 @@ export type ModelDistributionComponents = {
   logger: NodeLogger
   /** HTTP client for peers' APIs (default `globalThis.fetch`). */
   fetch?: typeof globalThis.fetch | undefined
+  /**
+   * Files beside a stored model that this node holds and serves with it from start-up on (its zk
+   * artifacts), by CID; peers get them with `fetchFiles`. Default: none.
+   */
+  attachments?: ModelAttachments | undefined
+}
+
+/**
+ * The files a node serves beside its stored models (see `ModelDistributionComponents`).
+ *
+ * @example
+ * ```ts
+ * const attachments: ModelAttachments = {
+ *   held: async (model) => (model.manifest.zk ? Object.values(model.manifest.zk.artifacts) : []),
+ *   read: (cid) => zkArtifacts.read(cid),
+ * }
+ * ```
+ */
+export type ModelAttachments = {
+  /** The CIDs of the files this node holds for `model`. */
+  held(model: Pick<StoredModel, 'cid' | 'manifest'>): Promise<string[]>
+  /** One of them, checked against its CID. */
+  read(cid: string): Promise<Uint8Array>
 }

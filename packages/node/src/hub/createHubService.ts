@@ -95,6 +95,11 @@ export type HubServiceComponents = {
 export type HubZkComponents = {
   store: Pick<ZkArtifactStore, 'load'>
   prover: Prover<Groth16Proof>
+  /**
+   * The node's check before proving (its zk budget; artifacts fetched from peers when missing):
+   * a request it refuses is left for the fallback executors. Default: none.
+   */
+  preflight?: ((model: StoredModel) => Promise<unknown>) | undefined
 }
 
 /**
@@ -695,6 +700,7 @@ export function createHubService(
         `Model ${model.cid} cannot be proven: its manifest has no zk section.`,
         { metaMessages: ['Only models set up for zk (verity zk compile) serve mode 2.'] },
       )
+    await zk.preflight?.(model)
     const bytes = await requestInputBytes(entry.request, state.inputHash)
     const length = manifestZk.input.shape.reduce((product, dim) => product * dim, 1)
     if (bytes.length !== length)

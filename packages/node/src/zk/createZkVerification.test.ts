@@ -16,9 +16,17 @@ import {
   type Receipt,
   type ReceiptVerdict,
   verifyReceipt,
+  verifyZkContribution,
 } from '@verity/protocol'
 import { type Client, createClient, http, infer, publishModel } from '@verity/sdk'
-import { createZkArtifactStore, loadPowersOfTau, startCeremony, verifyCeremony } from '@verity/zk'
+import {
+  createZkArtifactStore,
+  loadPowersOfTau,
+  sha256Hex,
+  startCeremony,
+  verifyCeremony,
+} from '@verity/zk'
+import { privateKeyToAccount } from 'viem/accounts'
 import { createVerityNode, type VerityNode } from '../createVerityNode.ts'
 import { createLogger } from '../logger.ts'
 import { tempDir, testAccounts } from '../testing/fixtures.ts'
@@ -214,6 +222,22 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
       verified.contributions.map((c) => c.name),
       [`node ${testAccounts.node.address}`],
     )
+    // the node signs what it contributed: the transcript records and re-checks the signature
+    assert.equal(response.headers.get('verity-contribution-signer'), testAccounts.node.address)
+    const statement = {
+      circuitHash: verified.circuitHash,
+      previousZkeySha256: sha256Hex(initial),
+      contributionHash: verified.contributions[0]!.contributionHash,
+      zkeySha256: sha256Hex(extended),
+    }
+    assert.equal(
+      await verifyZkContribution({
+        signer: testAccounts.node.address,
+        signature: response.headers.get('verity-contribution-signature') as `0x${string}`,
+        statement,
+      }),
+      true,
+    )
     const junk = await fetch(`${url}/v1/zk/contribute`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
@@ -319,6 +343,58 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
       assert.equal(artifact.status, 404)
     } finally {
       await Promise.all([small.stop(), lacking.stop(), off.stop()])
+    }
+  })
+
+  test('behavior: a node without the artifacts fetches them over IPFS from a peer holding the model, then proves', async (t) => {
+    const holderAccount = privateKeyToAccount(`0x${'5a'.repeat(32)}`)
+    const holder = await createVerityNode(
+      { dataDir: await dataDir(), zk: { dir: zk.dir }, ipfs: true },
+      { account: holderAccount, logger },
+    )
+    const emptyZkDir = await dataDir()
+    let prover: VerityNode | undefined
+    try {
+      const holderUrl = await holder.start()
+      const published = await publishModel(
+        createClient({ transport: http(holderUrl), account: testAccounts.client }),
+        { bytes: zk.demo.int8Model, name: 'digits-int8', license: 'MIT' },
+      )
+      prover = await createVerityNode(
+        {
+          dataDir: await dataDir(),
+          zk: { dir: emptyZkDir, enabled: true },
+          ipfs: true,
+          peers: [{ address: holderAccount.address, url: holderUrl }],
+        },
+        { account: testAccounts.node, logger },
+      )
+      const proverUrl = await prover.start()
+      const proverClient = createClient({
+        transport: http(proverUrl),
+        account: testAccounts.client,
+      })
+      const started = performance.now()
+      const result = await infer(proverClient, { model: published.cid, inputs, mode: 'zk' })
+      const ms = performance.now() - started
+      assert.equal(result.receipt.job.mode, 'zk')
+      assert.equal(result.receipt.job.model.manifestHash, published.manifestHash)
+      const verdict = await verifyReceipt(result.receipt, { manifest: published.manifest, inputs })
+      assert.equal(verdict.valid, true, JSON.stringify(verdict.checks))
+      // every artifact the manifest names is now in the prover's zk folder, intact
+      const store = createZkArtifactStore({ dir: emptyZkDir })
+      assert.deepEqual(await store.missing(published.manifest.zk!), [])
+      for (const cid of Object.values(published.manifest.zk!.artifacts))
+        assert.equal(await computeCid(await store.read(cid)), cid)
+      const metrics = await (await fetch(`${proverUrl}/v1/metrics`)).text()
+      const fetched = Number(/verity_model_fetch_bytes_total (\d+)/.exec(metrics)?.[1] ?? 0)
+      assert.ok(fetched > zk.artifacts.zkey.length, `${fetched} bytes fetched`)
+      t.diagnostic(
+        `model + ${Object.keys(published.manifest.zk!.artifacts).length} artifacts (${fetched} bytes) fetched over IPFS, proven and returned in ${Math.round(ms)} ms`,
+      )
+    } finally {
+      await prover?.stop()
+      await holder.stop()
     }
   })
 })

@@ -18,6 +18,7 @@ import {
   type ZkArtifactStore,
 } from '@verity/zk'
 import type { Registry } from 'prom-client'
+import type { ModelDistribution } from '../distribution/modelDistribution.ts'
 import type { Verification } from '../executor.ts'
 import type { NodeLogger } from '../logger.ts'
 import { createSerialProver, type SerialProver } from './createSerialProver.ts'
@@ -46,7 +47,12 @@ export type ZkVerificationOptions = {
  */
 export type ZkVerificationComponents = {
   /** Where the proving artifacts are (`<dataDir>/zk`). */
-  artifacts: Pick<ZkArtifactStore, 'load' | 'read'>
+  artifacts: Pick<ZkArtifactStore, 'load' | 'read' | 'missing' | 'putFiles'>
+  /**
+   * Where artifacts this node lacks come from: the peers holding the model, over IPFS. Absent: a
+   * model whose artifacts are not in `artifacts` is `MODE_UNSUPPORTED`.
+   */
+  files?: Pick<ModelDistribution, 'fetchFiles'> | undefined
   /** Default: `createGroth16Prover()` (snarkjs in a worker thread per proof); queued here. */
   prover?: Prover<Groth16Proof> | undefined
   logger: NodeLogger
@@ -94,7 +100,9 @@ export type ZkVerification = Verification & {
   readonly prover: SerialProver
   /**
    * Checks that this node can prove a model within its budget: the artifacts are here and
-   * intact, and the estimate fits (`MODE_UNSUPPORTED`, `ZK_BUDGET_EXCEEDED`). Cached per circuit.
+   * intact (those missing are fetched from the peers holding the model first, when the node has
+   * a distribution), and the estimate fits (`MODE_UNSUPPORTED`, `ZK_BUDGET_EXCEEDED`). Cached per
+   * circuit; a failed check is tried afresh next time.
    */
   preflight(model: StoredModel): Promise<ProvingCostEstimate>
   /** Proofs waiting or running. */
@@ -192,6 +200,7 @@ export function createZkVerification(
     if (known === undefined) {
       known = (async () => {
         try {
+          await fetchMissing(manifestZk, model)
           // reads and checks (by CID) the witness generator, proving and verification keys
           await artifacts.load(manifestZk)
           return estimateProvingCost(await artifacts.read(manifestZk.artifacts.r1cs))
@@ -202,7 +211,8 @@ export function createZkVerification(
             `This node does not hold the proving artifacts of ${model.manifest.name}@${model.manifest.version} (${model.cid}).`,
             {
               metaMessages: [
-                'Copy the zk artifacts named by the manifest’s zk section into the node’s zk folder (GET /v1/zk/artifacts/:cid on a node that has them), or ask another node.',
+                'The node fetches them from the peers that hold the model (over IPFS) when it has a distribution; the cause says why that failed.',
+                'Or copy the files the manifest’s zk section names into the node’s zk folder (GET /v1/zk/artifacts/:cid on a node that has them), or ask another node.',
               ],
               cause: error,
             },
@@ -213,6 +223,50 @@ export function createZkVerification(
       known.catch(() => estimates.delete(key))
     }
     return known
+  }
+
+  /**
+   * Fetches the artifacts of `manifestZk` this node lacks from the peers holding `model` and files
+   * them in the store, unless the circuit is over the budget's size anyway (then nothing moves).
+   * The manifest's CIDs bind every file, and the manifest is the one the model was admitted under.
+   */
+  async function fetchMissing(manifestZk: ManifestZk, model: StoredModel): Promise<void> {
+    const { files } = components
+    const missing = await artifacts.missing(manifestZk)
+    if (missing.length === 0 || files === undefined) return
+    if (manifestZk.constraints > options.budget.maxConstraints)
+      throw new BaseError(
+        'ZK_BUDGET_EXCEEDED',
+        `The circuit of ${model.manifest.name}@${model.manifest.version} has ${manifestZk.constraints} constraints, more than the ${options.budget.maxConstraints} this node proves: its artifacts were not fetched.`,
+        { metaMessages: ['Raise the node’s zk budget (maxConstraints) or ask another node.'] },
+      )
+    const started = performance.now()
+    logger.info({ model: model.cid, files: missing.length }, 'fetching zk artifacts from peers')
+    let fetched: Uint8Array[]
+    try {
+      fetched = await files.fetchFiles({
+        model: { cid: model.cid, manifestHash: model.manifestHash },
+        cids: missing,
+        // a proving key larger than the memory budget could not be proven with anyway
+        maxBytes: options.budget.maxMemoryBytes,
+      })
+    } catch (cause) {
+      throw new BaseError(
+        'ZK_ARTIFACT_NOT_FOUND',
+        `The proving artifacts of ${model.manifest.name}@${model.manifest.version} are not here and could not be fetched from the peers holding it.`,
+        { cause, ...(isBaseError(cause) ? { details: cause.shortMessage } : {}) },
+      )
+    }
+    await artifacts.putFiles(manifestZk, new Map(missing.map((cid, i) => [cid, fetched[i]!])))
+    logger.info(
+      {
+        model: model.cid,
+        files: missing.length,
+        bytes: fetched.reduce((sum, file) => sum + file.length, 0),
+        ms: Math.round(performance.now() - started),
+      },
+      'zk artifacts fetched from peers',
+    )
   }
 
   async function preflight(model: StoredModel): Promise<ProvingCostEstimate> {

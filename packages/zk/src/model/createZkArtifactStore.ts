@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { computeCid } from '@verity/hub'
 import {
@@ -42,6 +42,14 @@ export type ZkArtifactStore = {
   readonly dir: string
   /** Stores every artifact of a set-up model and its manifest section. */
   put(artifacts: ZkModelArtifacts): Promise<void>
+  /**
+   * Stores artifacts received by CID (from a peer) and then the manifest section naming them, so
+   * `manifestFor` finds the model only once all of them are here. Each file must hash to the CID
+   * it is given as, and every CID must be one the section names (`ZK_ARTIFACT_INVALID`).
+   */
+  putFiles(manifestZk: ManifestZk, files: ReadonlyMap<string, Uint8Array>): Promise<void>
+  /** The CIDs among the section's artifacts that this store does not hold. */
+  missing(manifestZk: ManifestZk): Promise<string[]>
   /** The manifest section stored for a model commitment, if any. */
   manifestFor(modelCommitment: string): Promise<ManifestZk | undefined>
   /** The witness generator, proving key and verification key of a model, checked by CID. */
@@ -90,37 +98,65 @@ export function createZkArtifactStore(options: { dir: string }): ZkArtifactStore
     return bytes
   }
 
-  async function put(cidBytes: Uint8Array, cid: string): Promise<void> {
-    await writeAtomic(join(dir, cid), cidBytes)
+  /** Writes every file under its CID (each checked first), then the section that names them. */
+  async function putFiles(
+    manifestZk: ManifestZk,
+    files: ReadonlyMap<string, Uint8Array>,
+  ): Promise<void> {
+    const named = new Set(Object.values(manifestZk.artifacts))
+    for (const [cid, bytes] of files) {
+      if (!named.has(cid))
+        throw new BaseError(
+          'ZK_ARTIFACT_INVALID',
+          `${cid.slice(0, 80)} is not an artifact of the zk section of model commitment ${manifestZk.modelCommitment}.`,
+        )
+      const actual = await computeCid(bytes)
+      if (actual !== cid)
+        throw new BaseError(
+          'ZK_ARTIFACT_INVALID',
+          `An artifact hashes to ${actual}, its manifest section says ${cid}.`,
+        )
+    }
+    await mkdir(join(dir, 'models'), { recursive: true })
+    for (const [cid, bytes] of files) await writeAtomic(join(dir, cid), bytes)
+    await writeAtomic(
+      join(dir, 'models', `${manifestZk.modelCommitment}.json`),
+      canonicalJsonBytes(manifestZk),
+    )
   }
 
   return {
     dir,
-    async put(artifacts) {
-      await mkdir(join(dir, 'models'), { recursive: true })
+    put(artifacts) {
       const { manifestZk } = artifacts
-      const encoder = new TextEncoder()
-      const files: [Uint8Array, string][] = [
-        [encoder.encode(artifacts.circuit), manifestZk.artifacts.circuit],
-        [artifacts.r1cs, manifestZk.artifacts.r1cs],
-        [artifacts.wasm, manifestZk.artifacts.wasm],
-        [artifacts.zkey, manifestZk.artifacts.zkey],
-        [canonicalJsonBytes(artifacts.verificationKey), manifestZk.artifacts.verificationKey],
-        [canonicalJsonBytes(artifacts.transcript), manifestZk.artifacts.transcript],
-      ]
-      for (const [bytes, cid] of files) {
-        const actual = await computeCid(bytes)
-        if (actual !== cid)
-          throw new BaseError(
-            'ZK_ARTIFACT_INVALID',
-            `An artifact hashes to ${actual}, its manifest section says ${cid}.`,
-          )
-        await put(bytes, cid)
-      }
-      await writeAtomic(
-        join(dir, 'models', `${manifestZk.modelCommitment}.json`),
-        canonicalJsonBytes(manifestZk),
+      const { artifacts: cids } = manifestZk
+      return putFiles(
+        manifestZk,
+        new Map([
+          [cids.circuit, new TextEncoder().encode(artifacts.circuit)],
+          [cids.r1cs, artifacts.r1cs],
+          [cids.wasm, artifacts.wasm],
+          [cids.zkey, artifacts.zkey],
+          [cids.verificationKey, canonicalJsonBytes(artifacts.verificationKey)],
+          [cids.transcript, canonicalJsonBytes(artifacts.transcript)],
+        ]),
       )
+    },
+    putFiles,
+    async missing(manifestZk) {
+      const absent: string[] = []
+      for (const cid of new Set(Object.values(manifestZk.artifacts))) {
+        if (!/^[a-z0-9]{20,128}$/.test(cid)) {
+          absent.push(cid)
+          continue
+        }
+        try {
+          await access(join(dir, cid))
+        } catch {
+          absent.push(cid)
+        }
+      }
+      return absent
     },
     async manifestFor(modelCommitment) {
       if (!/^[0-9]{1,80}$/.test(modelCommitment)) return undefined

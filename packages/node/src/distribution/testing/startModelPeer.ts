@@ -13,7 +13,7 @@ import { createLogger, type NodeLogger } from '../../logger.ts'
 import { createModelService, type ModelService } from '../../models.ts'
 import { tempDir } from '../../testing/fixtures.ts'
 import { createModelDistribution } from '../createModelDistribution.ts'
-import type { DistributionPeer, ModelDistribution } from '../modelDistribution.ts'
+import type { DistributionPeer, ModelAttachments, ModelDistribution } from '../modelDistribution.ts'
 import type { ModelDistributionOptions } from '../options.ts'
 
 /**
@@ -96,6 +96,8 @@ export type StartModelPeerOptions = {
   /** Answers `GET /v1/models/:ref` instead of the store (hostile peers); `undefined` → the store. */
   modelInfo?: ((reference: string) => unknown) | undefined
   logger?: NodeLogger | undefined
+  /** Files served beside stored models (see `ModelDistributionComponents.attachments`). */
+  attachments?: ModelAttachments | undefined
 }
 
 /**
@@ -129,6 +131,7 @@ export async function startModelPeer(options: StartModelPeerOptions): Promise<Mo
       address: account.address,
       registry,
       logger,
+      attachments: options.attachments,
     },
   )
   const models = createModelService({
