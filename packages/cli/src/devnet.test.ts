@@ -120,6 +120,31 @@ async function noProcessesLeft(dir: string, timeoutMs: number): Promise<string[]
   }
 }
 
+/**
+ * Fails with what a CLI run printed and the last warnings and errors of the nodes involved (their
+ * pino logs, level 40 and up), so that a failure on a CI machine says why.
+ */
+async function assertRan(
+  run: { code: number; stdout: string; stderr: string },
+  nodes: readonly { logFile: string }[],
+): Promise<void> {
+  if (run.code === 0) return
+  const logs: string[] = []
+  for (const { logFile } of nodes) {
+    const problems = (await readFile(logFile, 'utf8').catch(() => ''))
+      .split('\n')
+      .filter((line) => {
+        try {
+          return (JSON.parse(line) as { level?: number }).level! >= 40
+        } catch {
+          return false
+        }
+      })
+    logs.push(`${logFile} (last warnings and errors):`, ...problems.slice(-8))
+  }
+  assert.fail(`exit ${run.code}\n${run.stderr}${run.stdout}\n${logs.join('\n')}`)
+}
+
 function chainClient(summary: DevnetSummary) {
   return createPublicClient({ transport: http(summary.rpcUrl, { retryCount: 0 }) })
 }
@@ -166,7 +191,7 @@ test('default: devnet brings up 4 registered, staked nodes that all serve the de
   assert.ok(int8, 'the int8 demo model is published')
   assert.equal(summary.modelDistribution, 'ipfs-on-first-use')
   const listed = await cli('--json', 'models', '--node', summary.nodes[0]!.url)
-  assert.equal(listed.code, 0, listed.stderr)
+  assert.equal(listed.code, 0, listed.stderr + listed.stdout)
   assert.deepEqual(
     listed
       .json()
@@ -234,7 +259,7 @@ test('behavior: `verity infer --node <node 2> --mode none` writes a receipt that
     '--out',
     out,
   )
-  assert.equal(infer.code, 0, infer.stderr)
+  await assertRan(infer, first.summary.nodes)
   const receipt = JSON.parse(await readFile(out, 'utf8'))
   assert.equal(receipt.executor.address, node2.address)
   assert.equal(receipt.job.requester, requester.address)
@@ -267,7 +292,7 @@ test('behavior: `--mode reexec --quorum 2` brings back a receipt co-signed by tw
     '--out',
     out,
   )
-  assert.equal(infer.code, 0, infer.stderr)
+  await assertRan(infer, first.summary.nodes)
   assert.match(infer.stdout, /quorum {4}2\/2 verifiers agree/)
   const receipt = JSON.parse(await readFile(out, 'utf8'))
   assert.equal(receipt.job.mode, 'reexec')
@@ -368,7 +393,7 @@ test('behavior: a model published on node 1 and inferred on node 3 (fetched over
     '--out',
     out,
   )
-  assert.equal(infer.code, 0, infer.stderr)
+  await assertRan(infer, first.summary.nodes)
   assert.match(infer.stdout, /settled {3}batch \d+, fee 0\.001 ETH/)
   const settled = JSON.parse(await readFile(out, 'utf8')) as {
     job: { id: string; maxFee: string }
@@ -451,7 +476,7 @@ test('behavior: a model published on node 1 and inferred on node 3 (fetched over
   )
 })
 
-test('behavior: a node that returns wrong outputs is caught by the quorum, challenged on-chain by a verifier and slashed', {
+test('behavior: a node that returns wrong outputs (tensors or tokens) is caught by the quorum, challenged on-chain by a verifier and slashed', {
   timeout: 180_000,
 }, async () => {
   const { summary } = first
@@ -526,6 +551,26 @@ test('behavior: a node that returns wrong outputs is caught by the quorum, chall
     // the client is not fooled: the receipt's quorum certificate does not check out
     assert.notEqual(infer.code, 0, infer.stdout)
     assert.match(`${infer.stdout}${infer.stderr}`, /RECEIPT_QUORUM_NOT_MET|OUTPUT_MISMATCH/)
+    // text too: the cheater signs one altered token; the replay verifiers refuse to co-sign, and
+    // the certificate it answers with anyway does not check out
+    const chat = await cli(
+      '--json',
+      'chat',
+      'tiny-llama',
+      'the',
+      '--node',
+      cheater.url,
+      '--max-tokens',
+      '8',
+      '--temperature',
+      '0',
+      '--mode',
+      'reexec',
+      '--quorum',
+      '2',
+    )
+    assert.notEqual(chat.code, 0, chat.stdout)
+    assert.match(`${chat.stdout}${chat.stderr}`, /RECEIPT_QUORUM_NOT_MET|OUTPUT_MISMATCH/)
 
     // the cheater commits it anyway; a verifier that signed the disagreement challenges the batch
     const challenged = await eventually('the challenge', 90_000, async () => {
@@ -679,7 +724,7 @@ test('behavior: zero knowledge: the demo MLP and CNN are proven on the devnet; r
       '--out',
       out,
     )
-    assert.equal(infer.code, 0, infer.stderr)
+    await assertRan(infer, summary.nodes.slice(0, 2))
     const receipt = JSON.parse(await readFile(out, 'utf8')) as Receipt
     assert.equal(receipt.job.mode, 'zk')
     const model = await getModel(client, { model: zkModel.name })
@@ -854,7 +899,7 @@ test('behavior: the openai client on a devnet gateway chats with stories260K (pu
     '--key',
     requester.keyFile!,
   )
-  assert.equal(chat.code, 0, chat.stderr)
+  await assertRan(chat, first.summary.nodes)
   const signed = (chat.json() as { receipt: Receipt }).receipt
   assert.equal(signed.job.requester.toLowerCase(), requester.address.toLowerCase())
   assert.equal(BigInt(signed.job.maxFee), BigInt(summary.settlement.pricePerCall))

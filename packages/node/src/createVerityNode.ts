@@ -1,18 +1,11 @@
-import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createAdaptorServer } from '@hono/node-server'
 import { createOnnxEngine, type Engine, type TextEngine } from '@verity/engine'
 import { createModelStore } from '@verity/hub'
-import { BaseError, type Manifest, signZkContribution, type VerityDomain } from '@verity/protocol'
-import {
-  contribute,
-  createZkArtifactStore,
-  readZkeyContributions,
-  sha256Hex,
-  type ZkArtifactStore,
-} from '@verity/zk'
+import { BaseError, type Manifest, type VerityDomain } from '@verity/protocol'
+import { createZkArtifactStore, type ZkArtifactStore } from '@verity/zk'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { createChainSeedSource } from './chain/createChainSeedSource.ts'
@@ -29,7 +22,12 @@ import {
   type RecoveryReport,
   type Verification,
 } from './executor.ts'
-import { cheatingVerification, withWrongOutputs } from './faults.ts'
+import {
+  cheatingTextVerification,
+  cheatingVerification,
+  withWrongOutputs,
+  withWrongToken,
+} from './faults.ts'
 import { createHttpApi } from './http/createHttpApi.ts'
 import { createHubService, type HubService } from './hub/createHubService.ts'
 import { parseHubVerifyBody } from './hub/parseHubVerifyBody.ts'
@@ -62,6 +60,7 @@ import {
   createVerificationMetrics,
   type VerificationMetrics,
 } from './verification/verificationMetrics.ts'
+import { createZkContributionService } from './zk/createZkContributionService.ts'
 import { createZkVerification, type ZkVerification } from './zk/createZkVerification.ts'
 import { withZkManifests } from './zk/withZkManifests.ts'
 
@@ -338,7 +337,7 @@ export async function createVerityNode(
         )
       : undefined
   if (zk) verifications = [...verifications, zk]
-  // text generations use the same quorums (before any fault wrapper: it knows tensor jobs only)
+  // text generations use the same quorums (taken before the tensor fault wrapper; text has its own)
   const reexec = verifications.find(
     (v): v is ReexecVerification => v.mode === 'reexec' && 'completeText' in v,
   )
@@ -373,7 +372,12 @@ export async function createVerityNode(
       registry: metrics.registry,
       now: components.now,
       engineFor: components.textEngineFor,
-      reexec,
+      ...(options.fault === 'wrong-output'
+        ? {
+            reexec: reexec && cheatingTextVerification(reexec, logger),
+            alterCompletion: withWrongToken,
+          }
+        : { reexec }),
       jobs,
       settlement,
     },
@@ -440,7 +444,6 @@ export async function createVerityNode(
       )
     : undefined
   let stopping = false
-  let contributions: Promise<void> = Promise.resolve()
   const app = createHttpApi(
     {
       maxBodyBytes: options.maxBodyBytes,
@@ -460,34 +463,10 @@ export async function createVerityNode(
       ...(zkEnabled
         ? {
             zkArtifacts,
-            // one contribution at a time; the entropy is this node's signature over the key's
-            // hash (mixed with fresh randomness by contribute): it never leaves this process
-            zkContribute: (zkey: Uint8Array) => {
-              const run = contributions.then(async () => {
-                const contributed = await contribute(zkey, {
-                  name: `node ${account.address}`,
-                  entropy: await account.signMessage({
-                    message: `verity zk contribution ${createHash('sha256').update(zkey).digest('hex')}`,
-                  }),
-                })
-                // and signs what it contributed, so the transcript names it verifiably
-                const signature = await signZkContribution({
-                  account,
-                  statement: {
-                    circuitHash: readZkeyContributions(contributed.zkey).circuitHash,
-                    previousZkeySha256: sha256Hex(zkey),
-                    contributionHash: contributed.contributionHash,
-                    zkeySha256: sha256Hex(contributed.zkey),
-                  },
-                })
-                return { ...contributed, signer: account.address, signature }
-              })
-              contributions = run.then(
-                () => undefined,
-                () => undefined,
-              )
-              return run
-            },
+            zkContribute: createZkContributionService(
+              { coordinators: options.zk.coordinators },
+              { account, now: components.now },
+            ).contribute,
           }
         : {}),
       connected: {

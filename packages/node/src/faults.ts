@@ -1,14 +1,15 @@
 import type { Engine } from '@verity/engine'
-import { BaseError, type Tensor } from '@verity/protocol'
+import { BaseError, type Manifest, type Receipt, type Tensor } from '@verity/protocol'
 import type { Verification } from './executor.ts'
 import type { NodeLogger } from './logger.ts'
+import type { ReexecVerification } from './verification/createReexecVerification.ts'
 
 /**
  * Faults a node can be told to commit, to exercise the network's defences (tests, demos):
- * - `wrong-output`: as executor, the node changes the first element of every output tensor before
- *   signing, and when its verifiers disagree it still answers with the receipt (stripped of their
- *   attestations) and commits it for payment, as a greedy cheater would. Its verifier role stays
- *   honest.
+ * - `wrong-output`: as executor, the node changes the first element of every output tensor, and
+ *   one token of every text generation (`withWrongToken`), before signing; when its verifiers
+ *   disagree it still answers with the receipt (stripped of their attestations) and commits it
+ *   for payment, as a greedy cheater would. Its verifier role stays honest.
  *
  * @example
  * ```ts
@@ -103,20 +104,73 @@ export function cheatingVerification(inner: Verification, logger: NodeLogger): V
   return {
     mode: inner.mode,
     ...(inner.check ? { check: inner.check.bind(inner) } : {}),
-    async complete(parameters) {
-      try {
-        return await inner.complete(parameters)
-      } catch (error) {
-        if (parameters.signal.aborted) throw error
-        log.warn(
-          { jobId: parameters.receipt.job.id },
-          'fault wrong-output: verifiers refused; answering anyway without their attestations',
-        )
-        return {
-          ...parameters.receipt,
-          quorum: { threshold: parameters.receipt.job.quorum, attestations: [] },
-        }
-      }
-    },
+    complete: (parameters) =>
+      answerAnyway(parameters.receipt, parameters.signal, log, () => inner.complete(parameters)),
   }
+}
+
+/**
+ * {@link cheatingVerification} for text generations: a refused quorum on a (token-altered)
+ * completion still answers, with an empty quorum certificate.
+ *
+ * @example
+ * ```ts
+ * const text = cheatingTextVerification(reexec, logger)
+ * ```
+ */
+export function cheatingTextVerification(
+  inner: Pick<ReexecVerification, 'check' | 'completeText'>,
+  logger: NodeLogger,
+): Pick<ReexecVerification, 'check' | 'completeText'> {
+  const log = logger.child({ module: 'fault' })
+  return {
+    ...(inner.check ? { check: inner.check.bind(inner) } : {}),
+    completeText: (parameters) =>
+      answerAnyway(parameters.receipt, parameters.signal, log, () =>
+        inner.completeText(parameters),
+      ),
+  }
+}
+
+async function answerAnyway(
+  receipt: Receipt,
+  signal: AbortSignal,
+  log: NodeLogger,
+  certify: () => Promise<Receipt>,
+): Promise<Receipt> {
+  try {
+    return await certify()
+  } catch (error) {
+    if (signal.aborted) throw error
+    log.warn(
+      { jobId: receipt.job.id },
+      'fault wrong-output: verifiers refused; answering anyway without their attestations',
+    )
+    return { ...receipt, quorum: { threshold: receipt.job.quorum, attestations: [] } }
+  }
+}
+
+/**
+ * Changes one generated token (the third, or the last of a shorter output) to another id of the
+ * model's vocabulary, leaving the text as generated: the receipt then claims tokens the model did
+ * not produce, which `reexec` and `replay` verifiers must catch.
+ *
+ * @example
+ * ```ts
+ * const altered = withWrongToken(completion, manifest)
+ * ```
+ */
+export function withWrongToken<T extends { tokens: number[] }>(
+  completion: T,
+  manifest: Pick<Manifest, 'gguf'>,
+): T {
+  if (completion.tokens.length === 0) return completion
+  const tokens = [...completion.tokens]
+  const at = Math.min(2, tokens.length - 1)
+  const token = tokens[at] as number
+  // another id of the vocabulary whenever there is one (+7, or +1 where +7 wraps onto itself)
+  const vocab = manifest.gguf?.tokenizer.vocabSize ?? Number.MAX_SAFE_INTEGER
+  const shifted = (token + 7) % vocab
+  tokens[at] = shifted === token ? (token + 1) % vocab : shifted
+  return { ...completion, tokens }
 }

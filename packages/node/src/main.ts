@@ -45,6 +45,8 @@ const usage = `Usage: node packages/node/src/main.ts [options]
   --zk-max-constraints N  refuse zk jobs whose circuit is larger [${defaultZkOptions.budget.maxConstraints}]
   --zk-max-memory-mb MB   refuse zk jobs expected to need more memory [${defaultZkOptions.budget.maxMemoryBytes / 1024 / 1024}]
   --zk-max-prove-ms MS    refuse zk jobs expected to prove longer [${defaultZkOptions.budget.maxProveMs}]
+  --zk-coordinator ADDRESS  take phase-2 ceremony turns (POST /v1/zk/contribute) asked by this
+                        address's signature; repeatable [none: no ceremony turns]
   --fault NAME          cheat on purpose (wrong-output), for tests and demos; needs ${allowFaultsVariable}=1
   -h, --help`
 
@@ -88,6 +90,7 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
       'zk-max-constraints': { type: 'string' },
       'zk-max-memory-mb': { type: 'string' },
       'zk-max-prove-ms': { type: 'string' },
+      'zk-coordinator': { type: 'string', multiple: true },
       fault: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -155,6 +158,7 @@ function parseOptions(argv: string[]): NodeOptionsInput | undefined {
         maxMemoryBytes: zkMemoryMb === undefined ? undefined : zkMemoryMb * 1024 * 1024,
         maxProveMs: integer('zk-max-prove-ms', values['zk-max-prove-ms']),
       },
+      coordinators: values['zk-coordinator'],
     },
     settlement: {
       ...(batchSize === undefined ? {} : { maxBatchSize: batchSize }),

@@ -40,15 +40,22 @@ test('behavior: zk is automatic by default, its folder in the data directory, wi
     enabled: 'auto',
     dir: '/d/zk',
     budget: { maxConstraints: 65_536, maxMemoryBytes: 2 ** 31, maxProveMs: 60_000 },
+    coordinators: [],
   })
   const custom = resolveNodeOptions({
     dataDir: '/d',
-    zk: { enabled: false, dir: 'artifacts', budget: { maxConstraints: 1000 } },
+    zk: {
+      enabled: false,
+      dir: 'artifacts',
+      budget: { maxConstraints: 1000 },
+      coordinators: ['0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a'],
+    },
   })
   assert.deepEqual(custom.zk, {
     enabled: false,
     dir: resolve('artifacts'),
     budget: { maxConstraints: 1000, maxMemoryBytes: 2 ** 31, maxProveMs: 60_000 },
+    coordinators: ['0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A'],
   })
 })
 
@@ -62,6 +69,10 @@ test('error: invalid zk options name the option', () => {
     message: /"zk\.enabled"/,
   })
   assert.throws(() => resolveNodeOptions({ zk: { dir: '' } }), { message: /"zk\.dir"/ })
+  assert.throws(() => resolveNodeOptions({ zk: { coordinators: ['alice'] } }), {
+    code: 'INVALID_ARGUMENT',
+    message: /"zk\.coordinators"/,
+  })
 })
 
 test('behavior: peers are validated and normalized; the verifier timeout defaults to 10 s', () => {

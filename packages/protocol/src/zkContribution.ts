@@ -80,15 +80,96 @@ export async function verifyZkContribution(parameters: {
   statement: ZkContributionStatement
 }): Promise<boolean> {
   const { signer, signature, statement } = parameters
+  return signedBy(signer, signature, () => zkContributionMessage(statement))
+}
+
+/** Whether `signature` (EIP-191) over `message()` recovers `signer`; false for anything malformed. */
+async function signedBy(signer: unknown, signature: unknown, message: () => string) {
   if (typeof signer !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(signer)) return false
   if (typeof signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(signature)) return false
   try {
     const recovered = await recoverMessageAddress({
-      message: zkContributionMessage(statement),
-      signature,
+      message: message(),
+      signature: signature as Hex,
     })
     return recovered.toLowerCase() === signer.toLowerCase()
   } catch {
     return false
   }
+}
+
+/**
+ * A ceremony coordinator's request that one node add its contribution to one proving key: the
+ * node asked (its address), the key (sha256) and an expiry (unix seconds). A node takes ceremony
+ * turns only from the coordinators it is configured with, so a stranger cannot make it spend
+ * seconds of CPU per call, and a signed request cannot be sent to another node or reused later.
+ *
+ * @example
+ * ```ts
+ * const request: ZkContributionRequest = { node, zkeySha256, expires: now + 600 }
+ * ```
+ */
+export type ZkContributionRequest = {
+  node: Address
+  zkeySha256: Hex
+  /** Unix seconds after which the node refuses the request. */
+  expires: number
+}
+
+/**
+ * The text a coordinator signs (EIP-191) to ask for a contribution.
+ *
+ * @example
+ * ```ts
+ * zkContributionRequestMessage(request) // 'Verity zk ceremony turn\nnode: 0x…\n…'
+ * ```
+ */
+export function zkContributionRequestMessage(request: ZkContributionRequest): string {
+  if (typeof request.node !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(request.node))
+    throw new BaseError('INVALID_ARGUMENT', 'A zk contribution request needs the node address.')
+  if (typeof request.zkeySha256 !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(request.zkeySha256))
+    throw new BaseError('INVALID_ARGUMENT', 'A zk contribution request needs the key’s sha256.')
+  if (!Number.isSafeInteger(request.expires) || request.expires < 0)
+    throw new BaseError('INVALID_ARGUMENT', 'A zk contribution request needs an expiry (unix s).')
+  return [
+    'Verity zk ceremony turn',
+    `node: ${request.node.toLowerCase()}`,
+    `key sha256: ${request.zkeySha256.toLowerCase()}`,
+    `expires: ${request.expires}`,
+  ].join('\n')
+}
+
+/**
+ * Signs a contribution request with the coordinator's key.
+ *
+ * @example
+ * ```ts
+ * const signature = await signZkContributionRequest({ account: coordinator, request })
+ * ```
+ */
+export function signZkContributionRequest(parameters: {
+  account: Pick<LocalAccount, 'signMessage'>
+  request: ZkContributionRequest
+}): Promise<Hex> {
+  return parameters.account.signMessage({
+    message: zkContributionRequestMessage(parameters.request),
+  })
+}
+
+/**
+ * Whether `signature` is `coordinator`'s signature over the request; `false` for anything
+ * malformed (it is untrusted input). Expiry and the node address are the caller's to check.
+ *
+ * @example
+ * ```ts
+ * if (!(await verifyZkContributionRequest({ coordinator, signature, request }))) throw …
+ * ```
+ */
+export async function verifyZkContributionRequest(parameters: {
+  coordinator: Address
+  signature: Hex
+  request: ZkContributionRequest
+}): Promise<boolean> {
+  const { coordinator, signature, request } = parameters
+  return signedBy(coordinator, signature, () => zkContributionRequestMessage(request))
 }

@@ -273,7 +273,15 @@ export async function startDevnet(
           ...devnetNodeFlags,
           // node 1 holds the ceremony's artifacts; the others fetch them over IPFS when first
           // asked to prove (into their own <dataDir>/zk)
-          ...(options.zk ? ['--zk', ...(index === 1 ? ['--zk-dir', paths.zk] : [])] : ['--no-zk']),
+          ...(options.zk
+            ? [
+                '--zk',
+                ...(index === 1 ? ['--zk-dir', paths.zk] : []),
+                // the devnet's deployer coordinates the ceremony: only it may ask for a turn
+                '--zk-coordinator',
+                privateKeyToAccount(devKey(devnetAccounts.deployer)).address,
+              ]
+            : ['--no-zk']),
         ],
       })
       nodes.push(node)
@@ -370,7 +378,13 @@ export async function startDevnet(
           // each node adds its contribution in its own process (POST /v1/zk/contribute)
           contributors: urls.map((url, i) => ({
             name: `node-${i + 1}`,
-            contribute: (zkey: Uint8Array) => contributeOnNode(url, zkey, signal),
+            contribute: (zkey: Uint8Array) =>
+              contributeOnNode(
+                { url, address: accounts[i]!.address },
+                zkey,
+                privateKeyToAccount(devKey(devnetAccounts.deployer)),
+                signal,
+              ),
           })),
           beaconHash: latest.hash,
           onProgress: (model, event) =>

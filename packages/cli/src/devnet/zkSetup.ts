@@ -1,17 +1,19 @@
 import { readFile } from 'node:fs/promises'
 import { deployZkVerifier, registerZkVerifier } from '@verity/contracts'
-import { BaseError, type ManifestZk } from '@verity/protocol'
+import { BaseError, type ManifestZk, signZkContributionRequest } from '@verity/protocol'
 import {
   computeModelCommitment,
   createZkArtifactStore,
   loadPowersOfTau,
   type SetupZkModelProgress,
   setupZkModel,
+  sha256Hex,
   type ZkContributor,
 } from '@verity/zk'
 import {
   type Account,
   type Chain,
+  type LocalAccount,
   type PublicClient,
   type Transport,
   toHex,
@@ -40,23 +42,38 @@ export function devnetPtauPath(power: 14 | 16): string {
 /**
  * Asks a node to add its contribution to a phase-2 proving key (`POST /v1/zk/contribute`) and
  * returns the extended key with the node's signature over its contribution (checked when the
- * transcript is built, and recorded in it). The node's randomness stays in its process.
+ * transcript is built, and recorded in it). The request is signed by the ceremony's coordinator
+ * for this node and this key (the node refuses anyone else). The node's randomness stays in its
+ * process.
  *
  * @example
  * ```ts
- * const next = await contributeOnNode('http://127.0.0.1:8546', zkey)
+ * const next = await contributeOnNode({ url: 'http://127.0.0.1:8546', address }, zkey, coordinator)
  * ```
  */
 export async function contributeOnNode(
-  url: string,
+  node: { url: string; address: `0x${string}` },
   zkey: Uint8Array,
+  coordinator: LocalAccount,
   signal?: AbortSignal | undefined,
 ): Promise<{ zkey: Uint8Array; signer: `0x${string}`; signature: `0x${string}` }> {
+  const { url } = node
+  // the node takes the turn only when its configured coordinator asks, for this key, now
+  const expires = Math.floor(Date.now() / 1000) + 600
+  const request = { node: node.address, zkeySha256: sha256Hex(zkey), expires }
   let response: Response
   try {
     response = await fetch(`${url}/v1/zk/contribute`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: {
+        'content-type': 'application/octet-stream',
+        'verity-coordinator': coordinator.address,
+        'verity-coordinator-signature': await signZkContributionRequest({
+          account: coordinator,
+          request,
+        }),
+        'verity-coordinator-expires': String(expires),
+      },
       body: zkey as Uint8Array<ArrayBuffer>,
       signal: signal
         ? AbortSignal.any([signal, AbortSignal.timeout(300_000)])
@@ -74,10 +91,13 @@ export async function contributeOnNode(
     )
   const signer = response.headers.get('verity-contribution-signer') ?? ''
   const signature = response.headers.get('verity-contribution-signature') ?? ''
-  if (!/^0x[0-9a-fA-F]{40}$/.test(signer) || !/^0x[0-9a-fA-F]{130}$/.test(signature))
+  if (
+    signer.toLowerCase() !== node.address.toLowerCase() ||
+    !/^0x[0-9a-fA-F]{130}$/.test(signature)
+  )
     throw new BaseError(
       'ZK_CEREMONY_INVALID',
-      `The node at ${url} did not sign its contribution (headers verity-contribution-signer and -signature).`,
+      `The node at ${url} did not sign its contribution as ${node.address} (headers verity-contribution-signer and -signature).`,
     )
   return {
     zkey: new Uint8Array(await response.arrayBuffer()),

@@ -24,6 +24,7 @@ import type { NodeRole } from '../options.ts'
 import type { VerificationStore } from '../verification/createVerificationStore.ts'
 import type { Verifier } from '../verification/createVerifier.ts'
 import { parseVerifyBody } from '../verification/parseVerifyBody.ts'
+import type { ZkContributionService } from '../zk/createZkContributionService.ts'
 import { errorToResponse } from './errorToResponse.ts'
 import { parseInferBody } from './parseInferBody.ts'
 
@@ -65,18 +66,11 @@ export type HttpApiComponents = {
   /** The zk artifacts behind `GET /v1/zk/artifacts/:cid` (absent: the route answers 404). */
   zkArtifacts?: Pick<ZkArtifactStore, 'read'> | undefined
   /**
-   * Adds this node's contribution to a phase-2 proving key (`POST /v1/zk/contribute`; absent: the
-   * route answers 404): the node's randomness never leaves its process.
+   * Adds this node's contribution to a phase-2 proving key when a coordinator asks
+   * (`POST /v1/zk/contribute`; absent: the route answers 404): the node's randomness never leaves
+   * its process.
    */
-  zkContribute?:
-    | ((zkey: Uint8Array) => Promise<{
-        zkey: Uint8Array
-        contributionHash: string
-        /** The node's address and its signature over the contribution (`signZkContribution`). */
-        signer: `0x${string}`
-        signature: `0x${string}`
-      }>)
-    | undefined
+  zkContribute?: ZkContributionService['contribute'] | undefined
   /** Parts a chain-connected node adds (each absent part: its route answers 404 or is omitted). */
   connected?: ConnectedApi | undefined
   /** The node's address (its key signs receipts). */
@@ -203,7 +197,7 @@ function tooLarge(what: string, limit: number): never {
  * | `GET /v1/batches/:id` | a settlement batch this node committed, with its receipts (connected nodes) |
  * | `GET /v1/settlement` | batcher and finalizer state (connected nodes) |
  * | `POST /v1/hub/verify` | a peer asks for a co-signature on an InferenceHub result (connected nodes) |
- * | `POST /v1/zk/contribute` | a phase-2 proving key (octet-stream) → the same key with this node's contribution added (headers `verity-contribution-hash`, and `verity-contribution-signer`/`-signature`: the node's EIP-191 signature over the contribution, which the transcript records), for a ceremony among nodes |
+ * | `POST /v1/zk/contribute` | a phase-2 proving key (octet-stream) with a configured coordinator's signed request (headers `verity-coordinator`, `-signature`, `-expires`; otherwise `ZK_CONTRIBUTION_UNAUTHORIZED`, 403) → the same key with this node's contribution added (headers `verity-contribution-hash`, and `verity-contribution-signer`/`-signature`: the node's EIP-191 signature over the contribution, which the transcript records), for a ceremony among nodes |
  * | `GET /v1/zk/artifacts/:cid` | a zk artifact (circuit, R1CS, witness generator, proving key, verification key, ceremony transcript) as `application/octet-stream`, checked against its CID; `ZK_ARTIFACT_NOT_FOUND` (404) otherwise |
  * | `GET /v1/network` | {@link NetworkInfo} |
  * | `GET /v1/health` | `{ status: 'ok' }` (503 `stopping` while shutting down) |
@@ -496,7 +490,11 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
           metaMessages: ['Ask a node started with zk enabled (--zk).'],
         })
       const zkey = new Uint8Array(await c.req.arrayBuffer())
-      const contributed = await components.zkContribute(zkey)
+      const contributed = await components.zkContribute(zkey, {
+        coordinator: c.req.header('verity-coordinator'),
+        signature: c.req.header('verity-coordinator-signature'),
+        expires: c.req.header('verity-coordinator-expires'),
+      })
       const { zkey: extended } = contributed
       return c.body(extended as Uint8Array<ArrayBuffer>, 200, {
         'content-type': 'application/octet-stream',

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import {
-  createGgufEngine,
-  ggufEngineOptionsFromManifest,
-  type TextChatCompletion,
-  type TextEngine,
-} from '@verity/engine'
+import { createGgufEngine, ggufEngineOptionsFromManifest, type TextEngine } from '@verity/engine'
 import { buildTinyGguf } from '@verity/models'
 import {
   type Attestation,
@@ -14,6 +9,7 @@ import {
   type Receipt,
   verifyReceipt,
 } from '@verity/protocol'
+import { withWrongToken } from '../faults.ts'
 import { demoModels } from '../testing/fixtures.ts'
 import { checkAttestation } from '../verification/checkAttestation.ts'
 import type { Evidence } from '../verification/createVerificationStore.ts'
@@ -27,21 +23,13 @@ type ErrorBody = { error: { code: string; message: string } }
 type ChatBody = { choices: { message: { content: string } }[]; receipt: Receipt }
 
 let cluster: Cluster
-const cheat = { on: false, index: 2 }
+const cheat = { on: false }
 
 /** Node 0's text engine: the real one, with one generated token changed while `cheat.on`. */
 function cheatingEngineFor(manifest: Manifest): TextEngine {
   const inner = createGgufEngine(ggufEngineOptionsFromManifest(manifest))
-  const alter = <T extends TextChatCompletion | Awaited<ReturnType<TextEngine['complete']>>>(
-    result: T,
-  ): T => {
-    if (!cheat.on || result.tokens.length === 0) return result
-    const tokens = [...result.tokens]
-    const at = Math.min(cheat.index, tokens.length - 1)
-    const vocab = manifest.gguf?.tokenizer.vocabSize ?? 1
-    tokens[at] = ((tokens[at] as number) + 7) % vocab
-    return { ...result, tokens }
-  }
+  const alter = <T extends { tokens: number[] }>(result: T): T =>
+    cheat.on ? withWrongToken(result, manifest) : result
   return {
     ...inner,
     descriptor: inner.descriptor,

@@ -164,6 +164,13 @@ export function createTextService(
     jobs?: Pick<JobStore, 'get' | 'getReceipt' | 'recordFinished'> | undefined
     /** Prices signed paid requests before they run and settles their receipts. */
     settlement?: ExecutorSettlement | undefined
+    /**
+     * A fault (`faults.ts`, tests and demos only): changes what this node generated as executor
+     * before it signs the receipt. Its regenerations as a verifier are not affected.
+     */
+    alterCompletion?:
+      | ((completion: TextCompletion, manifest: StoredModel['manifest']) => TextCompletion)
+      | undefined
   },
 ): TextService {
   const { store, account } = components
@@ -344,6 +351,8 @@ export function createTextService(
         })
       throw error
     }
+    if (components.alterCompletion)
+      completion = components.alterCompletion(completion, model.manifest)
     generations.inc({ status: 'done' })
     tokensOut.inc(completion.tokens.length)
     firstToken.observe(completion.timeToFirstTokenMs / 1000)

@@ -15,8 +15,10 @@ import {
   namedTensorsToJson,
   type Receipt,
   type ReceiptVerdict,
+  signZkContributionRequest,
   verifyReceipt,
   verifyZkContribution,
+  type ZkContributionRequest,
 } from '@verity/protocol'
 import { type Client, createClient, http, infer, publishModel } from '@verity/sdk'
 import {
@@ -26,6 +28,7 @@ import {
   startCeremony,
   verifyCeremony,
 } from '@verity/zk'
+import type { LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createVerityNode, type VerityNode } from '../createVerityNode.ts'
 import { createLogger } from '../logger.ts'
@@ -33,6 +36,7 @@ import { tempDir, testAccounts } from '../testing/fixtures.ts'
 import { type ZkDemoArtifacts, zkDemoArtifacts, zkTestPtau } from '../testing/zkDemoArtifacts.ts'
 
 const logger = createLogger({ level: 'silent' })
+const coordinator = privateKeyToAccount(`0x${'33'.repeat(32)}`)
 type ErrorBody = { error: { code: string; message: string; hints?: string[] } }
 
 describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
@@ -54,7 +58,7 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
   before(async () => {
     zk = await zkDemoArtifacts()
     node = await createVerityNode(
-      { dataDir: await dataDir(), zk: { dir: zk.dir } },
+      { dataDir: await dataDir(), zk: { dir: zk.dir, coordinators: [coordinator.address] } },
       { account: testAccounts.node, logger },
     )
     url = await node.start()
@@ -202,17 +206,52 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
     }
   })
 
-  test('behavior: the node adds its contribution to a phase-2 ceremony over HTTP; the ceremony verifies; junk is a 4xx', async () => {
+  test('behavior: the node adds its contribution to a phase-2 ceremony when its coordinator asks; the ceremony verifies; strangers and junk are 4xx', async () => {
     const r1cs = await createZkArtifactStore({ dir: zk.dir }).read(
       zk.artifacts.manifestZk.artifacts.r1cs,
     )
     const ptau = await loadPowersOfTau(zkTestPtau.path)
     const initial = await startCeremony(r1cs, ptau)
-    const response = await fetch(`${url}/v1/zk/contribute`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body: initial as Uint8Array<ArrayBuffer>,
-    })
+    const now = Math.floor(Date.now() / 1000)
+    /** POST /v1/zk/contribute with `body`, asked by `by` for `request` (default: this node, this key, in 10 min). */
+    const ask = async (
+      body: Uint8Array,
+      by?: { account: LocalAccount; request?: Partial<ZkContributionRequest> },
+    ) => {
+      const request: ZkContributionRequest = {
+        node: testAccounts.node.address,
+        zkeySha256: sha256Hex(body),
+        expires: now + 600,
+        ...by?.request,
+      }
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' }
+      if (by) {
+        headers['verity-coordinator'] = coordinator.address
+        headers['verity-coordinator-signature'] = await signZkContributionRequest({
+          account: by.account,
+          request,
+        })
+        headers['verity-coordinator-expires'] = String(request.expires)
+      }
+      return fetch(`${url}/v1/zk/contribute`, {
+        method: 'POST',
+        headers,
+        body: body as Uint8Array<ArrayBuffer>,
+      })
+    }
+    const refusals = [
+      await ask(initial), // nobody asked
+      await ask(initial, { account: testAccounts.client }), // a stranger signed as the coordinator
+      await ask(initial, { account: coordinator, request: { node: testAccounts.client.address } }),
+      await ask(initial, { account: coordinator, request: { zkeySha256: sha256Hex('another') } }),
+      await ask(initial, { account: coordinator, request: { expires: now - 1 } }),
+      await ask(initial, { account: coordinator, request: { expires: now + 7200 } }),
+    ]
+    for (const [i, refused] of refusals.entries()) {
+      assert.equal(refused.status, 403, `refusal ${i}`)
+      assert.equal(((await refused.json()) as ErrorBody).error.code, 'ZK_CONTRIBUTION_UNAUTHORIZED')
+    }
+    const response = await ask(initial, { account: coordinator })
     assert.equal(response.status, 200, await response.clone().text())
     assert.match(response.headers.get('verity-contribution-hash') ?? '', /^0x[0-9a-f]+$/)
     const extended = new Uint8Array(await response.arrayBuffer())
@@ -238,11 +277,7 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
       }),
       true,
     )
-    const junk = await fetch(`${url}/v1/zk/contribute`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body: 'not a proving key',
-    })
+    const junk = await ask(new TextEncoder().encode('not a proving key'), { account: coordinator })
     assert.equal(junk.status, 422)
     assert.equal(((await junk.json()) as ErrorBody).error.code, 'ZK_ZKEY_INVALID')
   })
@@ -341,6 +376,23 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
       assert.deepEqual(network.modes, ['none'])
       const artifact = await fetch(`${off.url}/v1/zk/artifacts/${manifest.zk!.artifacts.zkey}`)
       assert.equal(artifact.status, 404)
+      // a node with no coordinator configured takes no ceremony turns, however the request is signed
+      const expires = Math.floor(Date.now() / 1000) + 600
+      const turn = await fetch(`${small.url}/v1/zk/contribute`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/octet-stream',
+          'verity-coordinator': coordinator.address,
+          'verity-coordinator-signature': await signZkContributionRequest({
+            account: coordinator,
+            request: { node: testAccounts.node.address, zkeySha256: sha256Hex('k'), expires },
+          }),
+          'verity-coordinator-expires': String(expires),
+        },
+        body: 'k',
+      })
+      assert.equal(turn.status, 403)
+      assert.match(((await turn.json()) as ErrorBody).error.message, /no coordinator configured/)
     } finally {
       await Promise.all([small.stop(), lacking.stop(), off.stop()])
     }

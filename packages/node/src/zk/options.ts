@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path'
 import { BaseError } from '@verity/protocol'
+import { getAddress } from 'viem'
 
 /**
  * The most a node agrees to spend on one proof, checked against the pre-flight estimate
@@ -40,6 +41,12 @@ export type ZkOptions = {
   /** The zk artifact store (`verity zk compile --out`); `<dataDir>/zk` by default. */
   dir: string
   budget: ZkBudget
+  /**
+   * Who may ask this node for a phase-2 ceremony contribution (`POST /v1/zk/contribute`, signed
+   * with `signZkContributionRequest`): each call costs seconds of CPU, so nobody else can. Empty
+   * (the default): the node takes no ceremony turns.
+   */
+  coordinators: readonly `0x${string}`[]
 }
 
 /**
@@ -54,6 +61,7 @@ export type ZkOptionsInput = {
   enabled?: boolean | 'auto' | undefined
   dir?: string | undefined
   budget?: { [K in keyof ZkBudget]?: ZkBudget[K] | undefined } | undefined
+  coordinators?: readonly string[] | undefined
 }
 
 /**
@@ -69,6 +77,7 @@ export type ZkOptionsInput = {
  */
 export const defaultZkOptions: Readonly<Omit<ZkOptions, 'dir'>> = Object.freeze({
   enabled: 'auto',
+  coordinators: Object.freeze([]),
   budget: Object.freeze({
     maxConstraints: 1 << 16,
     maxMemoryBytes: 2 * 1024 * 1024 * 1024,
@@ -105,5 +114,16 @@ export function resolveZkOptions(input: ZkOptionsInput | undefined, dataDir: str
   for (const [key, value] of Object.entries(budget))
     if (!(key in defaultZkOptions.budget) || !Number.isSafeInteger(value) || value < 1)
       throw invalid(`budget.${key}`, 'a positive integer', value)
-  return { enabled, dir: resolve(dir), budget }
+  const coordinators = input?.coordinators ?? defaultZkOptions.coordinators
+  if (!Array.isArray(coordinators))
+    throw invalid('coordinators', 'a list of addresses', coordinators)
+  for (const address of coordinators)
+    if (typeof address !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(address))
+      throw invalid('coordinators', 'addresses (0x + 40 hex digits)', address)
+  return {
+    enabled,
+    dir: resolve(dir),
+    budget,
+    coordinators: coordinators.map((address) => getAddress(address)),
+  }
 }
