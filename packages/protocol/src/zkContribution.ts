@@ -157,6 +157,40 @@ export function signZkContributionRequest(parameters: {
 }
 
 /**
+ * The HTTP headers that carry a coordinator's request with a key sent to `POST /v1/zk/contribute`.
+ *
+ * @example
+ * ```ts
+ * request.header(zkCoordinatorHeaders.signature)
+ * ```
+ */
+export const zkCoordinatorHeaders = {
+  coordinator: 'verity-coordinator',
+  signature: 'verity-coordinator-signature',
+  expires: 'verity-coordinator-expires',
+} as const
+
+/**
+ * Signs `request` as the coordinator `account` and returns the {@link zkCoordinatorHeaders} that
+ * carry it (the node's address and the key's hash travel in the request body and are re-derived).
+ *
+ * @example
+ * ```ts
+ * await fetch(`${url}/v1/zk/contribute`, { method: 'POST', headers: await signedZkContributionHeaders({ account, request }), body: zkey })
+ * ```
+ */
+export async function signedZkContributionHeaders(parameters: {
+  account: Pick<LocalAccount, 'address' | 'signMessage'>
+  request: ZkContributionRequest
+}): Promise<Record<string, string>> {
+  return {
+    [zkCoordinatorHeaders.coordinator]: parameters.account.address,
+    [zkCoordinatorHeaders.signature]: await signZkContributionRequest(parameters),
+    [zkCoordinatorHeaders.expires]: String(parameters.request.expires),
+  }
+}
+
+/**
  * Whether `signature` is `coordinator`'s signature over the request; `false` for anything
  * malformed (it is untrusted input). Expiry and the node address are the caller's to check.
  *

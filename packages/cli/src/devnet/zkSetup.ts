@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { deployZkVerifier, registerZkVerifier } from '@verity/contracts'
-import { BaseError, type ManifestZk, signZkContributionRequest } from '@verity/protocol'
+import { BaseError, type ManifestZk, signedZkContributionHeaders } from '@verity/protocol'
 import {
   computeModelCommitment,
   createZkArtifactStore,
@@ -67,12 +67,7 @@ export async function contributeOnNode(
       method: 'POST',
       headers: {
         'content-type': 'application/octet-stream',
-        'verity-coordinator': coordinator.address,
-        'verity-coordinator-signature': await signZkContributionRequest({
-          account: coordinator,
-          request,
-        }),
-        'verity-coordinator-expires': String(expires),
+        ...(await signedZkContributionHeaders({ account: coordinator, request })),
       },
       body: zkey as Uint8Array<ArrayBuffer>,
       signal: signal

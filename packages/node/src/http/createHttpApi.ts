@@ -7,6 +7,7 @@ import {
   isBaseError,
   namedTensorsToJson,
   type VerityDomain,
+  zkCoordinatorHeaders,
 } from '@verity/protocol'
 import type { ZkArtifactStore } from '@verity/zk'
 import { Hono } from 'hono'
@@ -491,9 +492,9 @@ export function createHttpApi(options: HttpApiOptions, components: HttpApiCompon
         })
       const zkey = new Uint8Array(await c.req.arrayBuffer())
       const contributed = await components.zkContribute(zkey, {
-        coordinator: c.req.header('verity-coordinator'),
-        signature: c.req.header('verity-coordinator-signature'),
-        expires: c.req.header('verity-coordinator-expires'),
+        coordinator: c.req.header(zkCoordinatorHeaders.coordinator),
+        signature: c.req.header(zkCoordinatorHeaders.signature),
+        expires: c.req.header(zkCoordinatorHeaders.expires),
       })
       const { zkey: extended } = contributed
       return c.body(extended as Uint8Array<ArrayBuffer>, 200, {

@@ -15,10 +15,11 @@ import {
   namedTensorsToJson,
   type Receipt,
   type ReceiptVerdict,
-  signZkContributionRequest,
+  signedZkContributionHeaders,
   verifyReceipt,
   verifyZkContribution,
   type ZkContributionRequest,
+  zkCoordinatorHeaders,
 } from '@verity/protocol'
 import { type Client, createClient, http, infer, publishModel } from '@verity/sdk'
 import {
@@ -225,14 +226,15 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
         ...by?.request,
       }
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' }
-      if (by) {
-        headers['verity-coordinator'] = coordinator.address
-        headers['verity-coordinator-signature'] = await signZkContributionRequest({
-          account: by.account,
-          request,
-        })
-        headers['verity-coordinator-expires'] = String(request.expires)
-      }
+      // whoever signs, the request claims to come from the configured coordinator
+      if (by)
+        Object.assign(
+          headers,
+          await signedZkContributionHeaders({ account: by.account, request }),
+          {
+            [zkCoordinatorHeaders.coordinator]: coordinator.address,
+          },
+        )
       return fetch(`${url}/v1/zk/contribute`, {
         method: 'POST',
         headers,
@@ -382,12 +384,10 @@ describe('mode zk on a node', { skip: zkTestPtau.skip }, () => {
         method: 'POST',
         headers: {
           'content-type': 'application/octet-stream',
-          'verity-coordinator': coordinator.address,
-          'verity-coordinator-signature': await signZkContributionRequest({
+          ...(await signedZkContributionHeaders({
             account: coordinator,
             request: { node: testAccounts.node.address, zkeySha256: sha256Hex('k'), expires },
-          }),
-          'verity-coordinator-expires': String(expires),
+          })),
         },
         body: 'k',
       })
