@@ -63,7 +63,8 @@ function unauthorized(message: string, hint: string): BaseError {
  * only asked by a configured coordinator: the request must name this node and this key (sha256),
  * expire within {@link maxContributionRequestSeconds}, and carry the coordinator's EIP-191
  * signature (`signZkContributionRequest`); anything else is `ZK_CONTRIBUTION_UNAUTHORIZED` (403)
- * before any work. One contribution runs at a time. The entropy is the node's signature over the
+ * before any work. Each request is good for one turn (its signature is remembered until it expires;
+ * a turn that fails frees it). One contribution runs at a time. The entropy is the node's signature over the
  * key's hash mixed with fresh OS randomness (by `contribute`): it never leaves this process.
  *
  * @example
@@ -78,6 +79,8 @@ export function createZkContributionService(
   const { account } = components
   const now = components.now ?? Date.now
   let queue: Promise<unknown> = Promise.resolve()
+  /** Signatures of requests taken (lowercase) → their expiry: each request is good for one turn. */
+  const taken = new Map<string, number>()
 
   async function authorize(zkeySha256: `0x${string}`, authorization: ZkContributionAuthorization) {
     if (options.coordinators.length === 0)
@@ -117,12 +120,21 @@ export function createZkContributionService(
         `The coordinator's signature does not cover this request (node ${account.address}, this key, expiry ${expiry}).`,
         'The request is signed per node and per key: sign it for this node and the key sent.',
       )
+    for (const [used, until] of taken) if (until < seconds) taken.delete(used)
+    const id = (signature as string).toLowerCase()
+    if (taken.has(id))
+      throw unauthorized(
+        'This contribution request was already used: a coordinator’s request is good for one turn.',
+        'Sign a new request (another expiry) for another turn on the same key.',
+      )
+    taken.set(id, expiry)
+    return id
   }
 
   return {
     async contribute(zkey, authorization) {
       const previousZkeySha256 = sha256Hex(zkey)
-      await authorize(previousZkeySha256, authorization)
+      const request = await authorize(previousZkeySha256, authorization)
       const run = queue.then(async () => {
         const contributed = await contribute(zkey, {
           name: `node ${account.address}`,
@@ -141,7 +153,8 @@ export function createZkContributionService(
         })
         return { ...contributed, signer: account.address, signature }
       })
-      queue = run.catch(() => undefined)
+      // a turn that failed (a key that is not one, say) leaves the request usable for a retry
+      queue = run.catch(() => taken.delete(request))
       return run
     },
   }
