@@ -57,6 +57,8 @@ import { runCli } from './test/runCli.ts'
 
 // End to end, every part real and in its own process: `verity devnet` (anvil, contracts, 4 node
 // daemons, demo models) driven from the outside like a user would, then the CLI against it.
+// `npm run test:e2e` runs this file alone, after the unit tests: its first start runs the zk
+// ceremonies, and its timeouts (verifiers, challenges) are about a devnet, not a crowded machine.
 
 const bin = fileURLToPath(new URL('../bin/verity.ts', import.meta.url))
 let dataDir = ''
@@ -66,10 +68,15 @@ const running: ChildProcess[] = []
 type Devnet = { process: ChildProcess; summary: DevnetSummary; stderr: () => string }
 
 /** Starts `verity --json devnet` and resolves with its one JSON object once everything is up. */
-function startDevnet(extra: string[] = []): Promise<Devnet> {
+/**
+ * Runs `verity --json devnet` and resolves with its summary once it is up. A devnet that is not up
+ * within `upWithinMs` is stopped and the start fails with the progress lines it printed, so that a
+ * slow or stuck step shows in the test's output instead of a bare test timeout.
+ */
+function startDevnet(upWithinMs: number): Promise<Devnet> {
   const child = spawn(
     process.execPath,
-    [bin, '--json', 'devnet', '--data-dir', dataDir, '--port-base', '0', '--nodes', '4', ...extra],
+    [bin, '--json', 'devnet', '--data-dir', dataDir, '--port-base', '0', '--nodes', '4'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VERITY_PRIVATE_KEY: undefined } },
   )
   running.push(child)
@@ -79,15 +86,24 @@ function startDevnet(extra: string[] = []): Promise<Devnet> {
     stderr += chunk
   })
   return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const timer = setTimeout(() => {
+      child.kill('SIGINT')
+      reject(new Error(`verity devnet was not up after ${upWithinMs / 1000} s:\n${stderr}`))
+    }, upWithinMs)
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
       try {
-        resolve({ process: child, summary: JSON.parse(stdout), stderr: () => stderr })
+        const summary = JSON.parse(stdout) as DevnetSummary
+        clearTimeout(timer)
+        console.log(`# devnet up in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+        resolve({ process: child, summary, stderr: () => stderr })
       } catch {} // not the whole object yet
     })
-    child.once('exit', (code, signal) =>
-      reject(new Error(`verity devnet exited (${code ?? signal}) before it was up:\n${stderr}`)),
-    )
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`verity devnet exited (${code ?? signal}) before it was up:\n${stderr}`))
+    })
   })
 }
 
@@ -164,10 +180,11 @@ let first: Devnet
 const cli = (...argv: string[]) => runCli(['--home', home, ...argv])
 
 test('default: devnet brings up 4 registered, staked nodes that all serve the demo models', {
-  // the first start runs the zk ceremonies of the int8 demo models (about 2–3 minutes here)
-  timeout: 600_000,
+  // the first start runs the zk ceremonies of the int8 demo models: about 4 minutes on 2 CPUs
+  // (this file runs alone, after the unit tests: `npm run test:e2e`)
+  timeout: 780_000,
 }, async () => {
-  first = await startDevnet()
+  first = await startDevnet(720_000)
   const { summary } = first
   assert.equal(summary.nodes.length, 4)
   assert.equal(summary.reusedContracts, false)
@@ -984,7 +1001,7 @@ test('behavior: SIGINT stops the nodes, then anvil, and leaves no process behind
 test('behavior: a second run reuses contracts, keys and models and comes up faster; SIGKILL takes the children along', {
   timeout: 120_000,
 }, async () => {
-  const second = await startDevnet()
+  const second = await startDevnet(110_000)
   const a = first.summary
   const b = second.summary
   assert.equal(b.reusedContracts, true, second.stderr())
