@@ -195,6 +195,49 @@ after(async () => {
 let first: Devnet
 const cli = (...argv: string[]) => runCli(['--home', home, ...argv])
 
+/**
+ * Has the deployed ExampleConsumer `ask` InferenceHub (args: model id, input bytes, mode, quorum,
+ * callback gas; the price paid along) and waits for the request's `InferenceFulfilled`.
+ */
+async function askThroughHub(
+  summary: DevnetSummary,
+  wallet: ReturnType<typeof requesterWallet>['wallet'],
+  consumer: `0x${string}`,
+  request: {
+    what: string
+    timeoutMs: number
+    args: readonly [bigint, `0x${string}`, number, number, number]
+  },
+) {
+  const chain = chainClient(summary)
+  const asked = await chain.waitForTransactionReceipt({
+    hash: await wallet.writeContract({
+      address: consumer,
+      abi: exampleConsumerAbi,
+      functionName: 'ask',
+      args: request.args,
+      value: BigInt(summary.settlement.pricePerCall),
+    }),
+  })
+  const [requested] = parseEventLogs({
+    abi: inferenceHubAbi,
+    logs: asked.logs,
+    eventName: 'InferenceRequested',
+  })
+  const requestId = requested!.args.requestId
+  const fulfilled = await eventually(request.what, request.timeoutMs, async () => {
+    const [log] = await chain.getContractEvents({
+      address: summary.contracts.inferenceHub,
+      abi: inferenceHubAbi,
+      eventName: 'InferenceFulfilled',
+      args: { requestId },
+      fromBlock: asked.blockNumber,
+    })
+    return log
+  })
+  return { requestId, fulfilled }
+}
+
 test('default: devnet brings up 4 registered, staked nodes that all serve the demo models', {
   // the first start runs the zk ceremonies of the int8 demo models: about 4 minutes on 2 CPUs
   // (this file runs alone, after the unit tests: `npm run test:e2e`)
@@ -654,30 +697,10 @@ test('behavior: a contract asks InferenceHub for an inference; devnet nodes exec
   const inputs = namedTensorsFromJson(
     JSON.parse(await readFile(join(summary.samples, 'digit-6.int8.json'), 'utf8')),
   )
-  const asked = await chain.waitForTransactionReceipt({
-    hash: await wallet.writeContract({
-      address: consumer,
-      abi: exampleConsumerAbi,
-      functionName: 'ask',
-      args: [BigInt(int8.modelId), toHex(encodeTensors(inputs)), 1, 2, 500_000],
-      value: BigInt(summary.settlement.pricePerCall),
-    }),
-  })
-  const [requested] = parseEventLogs({
-    abi: inferenceHubAbi,
-    logs: asked.logs,
-    eventName: 'InferenceRequested',
-  })
-  const requestId = requested!.args.requestId
-  const fulfilled = await eventually('the hub request to be fulfilled', 90_000, async () => {
-    const [log] = await chain.getContractEvents({
-      address: summary.contracts.inferenceHub,
-      abi: inferenceHubAbi,
-      eventName: 'InferenceFulfilled',
-      args: { requestId },
-      fromBlock: asked.blockNumber,
-    })
-    return log
+  const { requestId, fulfilled } = await askThroughHub(summary, wallet, consumer, {
+    what: 'the hub request to be fulfilled',
+    timeoutMs: 90_000,
+    args: [BigInt(int8.modelId), toHex(encodeTensors(inputs)), 1, 2, 500_000],
   })
   const nodes = summary.nodes.map((n) => n.address)
   assert.ok(nodes.includes(fulfilled.args.executor!), String(fulfilled.args.executor))
@@ -787,30 +810,10 @@ test('behavior: zero knowledge: the demo MLP and CNN are proven on the devnet; r
     assert.equal(await check(wrong.proof, wrong.outputHash), false)
 
     // through InferenceHub: a contract asks in mode 2; a node proves and the verifier accepts
-    const asked = await chain.waitForTransactionReceipt({
-      hash: await wallet.writeContract({
-        address: consumer,
-        abi: exampleConsumerAbi,
-        functionName: 'ask',
-        args: [BigInt(zkModel.modelId), toHex(image), 2, 0, 500_000],
-        value: BigInt(summary.settlement.pricePerCall),
-      }),
-    })
-    const [requested] = parseEventLogs({
-      abi: inferenceHubAbi,
-      logs: asked.logs,
-      eventName: 'InferenceRequested',
-    })
-    const requestId = requested!.args.requestId
-    const fulfilled = await eventually(`the ${zkModel.name} zk request`, 120_000, async () => {
-      const [log] = await chain.getContractEvents({
-        address: summary.contracts.inferenceHub,
-        abi: inferenceHubAbi,
-        eventName: 'InferenceFulfilled',
-        args: { requestId },
-        fromBlock: asked.blockNumber,
-      })
-      return log
+    const { requestId, fulfilled } = await askThroughHub(summary, wallet, consumer, {
+      what: `the ${zkModel.name} zk request`,
+      timeoutMs: 120_000,
+      args: [BigInt(zkModel.modelId), toHex(image), 2, 0, 500_000],
     })
     assert.ok(summary.nodes.some((n) => n.address === fulfilled.args.executor))
     const result = await chain.readContract({

@@ -276,6 +276,7 @@ export async function createVerityNode(
               return [...new Set(Object.values(zk.artifacts))].filter((cid) => !missing.has(cid))
             },
             read: (cid) => zkArtifacts.read(cid),
+            path: (cid) => `/v1/zk/artifacts/${cid}`,
           },
         },
       )

@@ -636,4 +636,50 @@ describe('createModelDistribution', () => {
       'NOT_STARTED',
     )
   })
+
+  test('behavior: a file a holder sends nothing of over bitswap is taken from its API, held to the CID', async (t) => {
+    const file = new Uint8Array(300_000).map((_, i) => (i * 7 + (i >> 11)) & 0xff)
+    const fileCid = await computeCid(file)
+    const otherCid = await computeCid(file.subarray(7))
+    // the holder's blockstore lacks the file (nothing provided); its API serves it, and other
+    // bytes under a second CID
+    const holder = await peer(t, {
+      peers: () => [],
+      files: new Map([
+        [fileCid, file],
+        [otherCid, file],
+      ]),
+    })
+    await holder.models.publish({ bytes: demo.int8Model, name: 'digits-int8' })
+    const overApi = {
+      held: async () => [],
+      read: async () => new Uint8Array(),
+      path: (cid: string) => `/v1/files/${cid}`,
+    }
+    const b = await peer(t, {
+      peers: () => [holder.peer],
+      distribution: { fetchTimeoutMs: 300 },
+      attachments: overApi,
+    })
+    const model = { cid, manifestHash }
+    const [fetched] = await b.distribution.fetchFiles({ model, cids: [fileCid], maxBytes: 400_000 })
+    assert.deepEqual(fetched, file)
+    assert.equal(holder.requests.get(`/v1/files/${fileCid}`), 1)
+    // pinned here: served from the local store from then on
+    const [again] = await b.distribution.fetchFiles({ model, cids: [fileCid], maxBytes: 400_000 })
+    assert.deepEqual(again, file)
+    assert.equal(holder.requests.get(`/v1/files/${fileCid}`), 1)
+    // bytes that are not the CID's, an absent file and a file over the limit are refused
+    for (const [cids, maxBytes, reason] of [
+      [[otherCid], 400_000, /sent other bytes over HTTP/],
+      [[await computeCid(file.subarray(9))], 400_000, /answered 404 over HTTP/],
+      [[otherCid], 1000, /failed over HTTP/],
+    ] as const) {
+      const refused = await rejectsWith(
+        b.distribution.fetchFiles({ model, cids: [...cids], maxBytes }),
+        'MODEL_NOT_FOUND',
+      )
+      assert.match(refused.details ?? '', reason)
+    }
+  })
 })

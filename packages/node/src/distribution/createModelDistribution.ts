@@ -4,7 +4,7 @@ import {
   supportedOnnxOperators,
   supportedOnnxOpsets,
 } from '@verity/engine'
-import { hasGgufMagic, type StoredModel } from '@verity/hub'
+import { computeCid, hasGgufMagic, type StoredModel } from '@verity/hub'
 import type { ModelNetwork } from '@verity/hub/network'
 import {
   BaseError,
@@ -29,6 +29,7 @@ import type {
   ModelFetchProgressEvent,
 } from './modelDistribution.ts'
 import { type ModelDistributionOptions, resolveModelDistributionOptions } from './options.ts'
+import { requestPeerBytes } from './requestPeerJson.ts'
 
 const hashPattern = /^0x[0-9a-f]{64}$/
 
@@ -408,6 +409,49 @@ export async function createModelDistribution(
     }
   }
 
+  /**
+   * A file `provider` sent nothing of over bitswap, asked from its API instead (where attachments
+   * say they are served), held to the CID and then served from here like a fetched one.
+   */
+  async function fetchFromApi(
+    cid: string,
+    provider: ModelProvider,
+    maxBytes: number,
+    signal: AbortSignal,
+    tried: PeerOutcome[],
+  ): Promise<Uint8Array | undefined> {
+    const silent = `sent no block of ${cid} over bitswap for ${resolved.fetchTimeoutMs} ms`
+    const path = components.attachments?.path?.(cid)
+    if (path === undefined) {
+      tried.push({ peer: provider.peer, status: 'absent', reason: silent })
+      return undefined
+    }
+    let reason: string
+    try {
+      const { status, bytes } = await requestPeerBytes({
+        url: `${provider.peer.url}${path}`,
+        timeoutMs: 4 * resolved.fetchTimeoutMs,
+        maxBytes,
+        signal,
+      })
+      if (status === 200 && (await computeCid(bytes)) === cid) {
+        if ((await network.provide(bytes, { signal })) === cid) {
+          logger.warn(
+            { cid, peer: provider.peer.address, bytes: bytes.length },
+            'file fetched from the peer’s API after its bitswap sent nothing (checked by CID)',
+          )
+          return bytes
+        }
+      }
+      reason = status === 200 ? 'sent other bytes over HTTP' : `answered ${status} over HTTP`
+    } catch (error) {
+      if (signal.aborted) throw abortedBy(signal, `Fetching ${cid}`)
+      reason = `failed over HTTP (${isBaseError(error) ? error.shortMessage : String(error)})`
+    }
+    tried.push({ peer: provider.peer, status: 'absent', reason: `${silent}, and ${reason}` })
+    return undefined
+  }
+
   /** {@link ModelDistribution.fetchFiles} once its parameters are checked. */
   async function fetchFilesFromPeers(
     parameters: FetchFilesParameters,
@@ -451,11 +495,8 @@ export async function createModelDistribution(
         } catch (error) {
           if (signal.aborted) throw abortedBy(signal, `Fetching ${cid}`)
           if (!isBaseError(error, 'MODEL_NOT_FOUND')) throw error
-          tried.push({
-            peer: provider.peer,
-            status: 'absent',
-            reason: `holds model ${model.cid}, but sent no block of ${cid} for ${resolved.fetchTimeoutMs} ms`,
-          })
+          bytes = await fetchFromApi(cid, provider, maxBytes, signal, tried)
+          if (bytes !== undefined) break
         }
       }
       if (bytes === undefined) {

@@ -101,7 +101,8 @@ export type ModelDistribution = ModelFetcher & {
   /**
    * Files that a model's manifest names beside the model (its zk artifacts), by CID, in the order
    * asked: from this node's IPFS store if there, else over bitswap from the peers that hold the
-   * model under `manifestHash` (found as `fetch` finds them). Each is refused over `maxBytes`
+   * model under `manifestHash` (found as `fetch` finds them), or, where a peer's bitswap sends
+   * nothing, from its API (`attachments.path`). Each is refused over `maxBytes`
    * before its blocks are requested, checked against its CID and pinned, so this node serves it
    * from then on. Nothing else is stored: the caller files them where they belong.
    *
@@ -192,4 +193,9 @@ export type ModelAttachments = {
   held(model: Pick<StoredModel, 'cid' | 'manifest'>): Promise<string[]>
   /** One of them, checked against its CID. */
   read(cid: string): Promise<Uint8Array>
+  /**
+   * Where a peer's API serves such a file (`/v1/zk/artifacts/<cid>`): asked when bitswap sends
+   * nothing of it; the bytes are held to the CID all the same. Absent: bitswap only.
+   */
+  path?(cid: string): string
 }

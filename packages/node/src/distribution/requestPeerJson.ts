@@ -44,6 +44,29 @@ export type RequestPeerJsonReturnType = { status: number; body: unknown }
 export async function requestPeerJson(
   parameters: RequestPeerJsonParameters,
 ): Promise<RequestPeerJsonReturnType> {
+  const { status, bytes } = await requestPeerBytes(parameters, 'application/json')
+  let body: unknown
+  try {
+    body = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch {
+    body = undefined
+  }
+  return { status, body }
+}
+
+/**
+ * {@link requestPeerJson} for a body taken as bytes (a file a peer serves), with the same limits
+ * and errors.
+ *
+ * @example
+ * ```ts
+ * const { status, bytes } = await requestPeerBytes({ url: `${url}/v1/zk/artifacts/${cid}`, timeoutMs: 60_000, maxBytes })
+ * ```
+ */
+export async function requestPeerBytes(
+  parameters: RequestPeerJsonParameters,
+  accept = 'application/octet-stream',
+): Promise<{ status: number; bytes: Uint8Array }> {
   const { url, timeoutMs, maxBytes, signal } = parameters
   const timeout = AbortSignal.timeout(timeoutMs)
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout
@@ -51,7 +74,7 @@ export async function requestPeerJson(
     const response = await (parameters.fetch ?? globalThis.fetch)(url, {
       signal: combined,
       redirect: 'error',
-      headers: { accept: 'application/json' },
+      headers: { accept },
     })
     const declared = Number(response.headers.get('content-length') ?? Number.NaN)
     if (declared > maxBytes) {
@@ -69,14 +92,7 @@ export async function requestPeerJson(
         }
         chunks.push(chunk)
       }
-    const text = Buffer.concat(chunks).toString('utf8')
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      body = undefined
-    }
-    return { status: response.status, body }
+    return { status: response.status, bytes: new Uint8Array(Buffer.concat(chunks)) }
   } catch (cause) {
     if (signal?.aborted)
       throw isBaseError(signal.reason)

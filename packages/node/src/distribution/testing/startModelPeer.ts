@@ -98,6 +98,8 @@ export type StartModelPeerOptions = {
   logger?: NodeLogger | undefined
   /** Files served beside stored models (see `ModelDistributionComponents.attachments`). */
   attachments?: ModelAttachments | undefined
+  /** Bytes `GET /v1/files/:cid` answers with (the API path of attachments), by CID. */
+  files?: ReadonlyMap<string, Uint8Array> | undefined
 }
 
 /**
@@ -163,6 +165,13 @@ export async function startModelPeer(options: StartModelPeerOptions): Promise<Mo
     if (rewritten !== undefined) return c.json(rewritten as object)
     const model = await models.resolve(reference)
     return c.json({ cid: model.cid, manifestHash: model.manifestHash, manifest: model.manifest })
+  })
+  app.get('/v1/files/:cid', (c) => {
+    const bytes = options.files?.get(c.req.param('cid'))
+    if (bytes === undefined) throw new BaseError('ZK_ARTIFACT_NOT_FOUND', 'No such file here.')
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+      'content-type': 'application/octet-stream',
+    })
   })
   const server = createAdaptorServer({ fetch: app.fetch })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
