@@ -67,7 +67,6 @@ const running: ChildProcess[] = []
 
 type Devnet = { process: ChildProcess; summary: DevnetSummary; stderr: () => string }
 
-/** Starts `verity --json devnet` and resolves with its one JSON object once everything is up. */
 /**
  * Runs `verity --json devnet` and resolves with its summary once it is up. A devnet that is not up
  * within `upWithinMs` is stopped and the start fails with the progress lines it printed, so that a
@@ -181,6 +180,16 @@ function chainClient(summary: DevnetSummary) {
   return createPublicClient({ transport: http(summary.rpcUrl, { retryCount: 0 }) })
 }
 
+/** A node's NodeRegistry record (endpoint, peer id, stake, …). */
+function nodeRecord(summary: DevnetSummary, address: `0x${string}`) {
+  return chainClient(summary).readContract({
+    address: summary.contracts.nodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'getNode',
+    args: [address],
+  })
+}
+
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'verity-devnet-'))
   home = await mkdtemp(join(tmpdir(), 'verity-devnet-home-'))
@@ -286,12 +295,7 @@ test('default: devnet brings up 4 registered, staked nodes that all serve the de
   })
   assert.deepEqual([...active].sort(), summary.nodes.map((n) => n.address).sort())
   for (const node of summary.nodes) {
-    const record = await chain.readContract({
-      address: summary.contracts.nodeRegistry,
-      abi: nodeRegistryAbi,
-      functionName: 'getNode',
-      args: [node.address],
-    })
+    const record = await nodeRecord(summary, node.address)
     assert.equal(record.endpoint, node.url)
     assert.equal(record.peerId, node.peerId)
     assert.match(record.peerId, /^12D3KooW/)
@@ -603,15 +607,7 @@ test('behavior: a node that returns wrong outputs (tensors or tokens) is caught 
       roles: nodeRoleBits.all,
     })
     await cheater.ready({ timeoutMs: 60_000 })
-    const stakeOf = async () =>
-      (
-        await chainClient(summary).readContract({
-          address: summary.contracts.nodeRegistry,
-          abi: nodeRegistryAbi,
-          functionName: 'getNode',
-          args: [account.address],
-        })
-      ).stake
+    const stakeOf = async () => (await nodeRecord(summary, account.address)).stake
     const stakeBefore = await stakeOf()
 
     const requester = summary.testKeys.find((k) => k.role === 'requester')!
@@ -1033,14 +1029,8 @@ test('behavior: a second run reuses contracts, keys and models and comes up fast
     `warm start ${b.startupMs} ms should beat cold ${a.startupMs} ms`,
   )
   // endpoints moved (free ports): the registry follows
-  const chain = chainClient(b)
   for (const node of b.nodes) {
-    const record = await chain.readContract({
-      address: b.contracts.nodeRegistry,
-      abi: nodeRegistryAbi,
-      functionName: 'getNode',
-      args: [node.address],
-    })
+    const record = await nodeRecord(b, node.address)
     assert.equal(record.endpoint, node.url)
   }
 

@@ -172,7 +172,8 @@ export const zkCoordinatorHeaders = {
 
 /**
  * Signs `request` as the coordinator `account` and returns the {@link zkCoordinatorHeaders} that
- * carry it (the node's address and the key's hash travel in the request body and are re-derived).
+ * carry it. The node's address and the key's hash are not sent: the node checks the signature
+ * against its own address and the sha256 of the key in the body.
  *
  * @example
  * ```ts

@@ -237,11 +237,13 @@ export async function startDevnet(
     }
 
     step = progress.step('Deploying the Verity contracts')
+    // the deployer also coordinates the zk ceremonies (the nodes take turns only when it asks)
+    const deployer = privateKeyToAccount(devKey(devnetAccounts.deployer))
     const rpc = createPublicClient({ transport: viemHttp(anvil.rpcUrl, { retryCount: 0 }) })
     const blockBefore = await rpc.getBlockNumber({ cacheTime: 0 })
     const config = await deployVerity({
       rpcUrl: anvil.rpcUrl,
-      account: privateKeyToAccount(devKey(devnetAccounts.deployer)),
+      account: deployer,
       configPath: paths.network,
       parameters: devnetParameters,
       pollingInterval: 50,
@@ -279,7 +281,7 @@ export async function startDevnet(
                 ...(index === 1 ? ['--zk-dir', paths.zk] : []),
                 // the devnet's deployer coordinates the ceremony: only it may ask for a turn
                 '--zk-coordinator',
-                privateKeyToAccount(devKey(devnetAccounts.deployer)).address,
+                deployer.address,
               ]
             : ['--no-zk']),
         ],
@@ -379,12 +381,7 @@ export async function startDevnet(
           contributors: urls.map((url, i) => ({
             name: `node-${i + 1}`,
             contribute: (zkey: Uint8Array) =>
-              contributeOnNode(
-                { url, address: accounts[i]!.address },
-                zkey,
-                privateKeyToAccount(devKey(devnetAccounts.deployer)),
-                signal,
-              ),
+              contributeOnNode({ url, address: accounts[i]!.address }, zkey, deployer, signal),
           })),
           beaconHash: latest.hash,
           onProgress: (model, event) =>
@@ -521,7 +518,7 @@ export async function startDevnet(
       testKeys: [
         {
           role: 'deployer (treasury)',
-          address: privateKeyToAccount(devKey(devnetAccounts.deployer)).address,
+          address: deployer.address,
           privateKey: devKey(devnetAccounts.deployer),
         },
         {
